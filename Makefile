@@ -1,0 +1,116 @@
+# procpool: make | make test | make demo | make examples | make bench
+#           make asan | make tsan | make valgrind | make lint | make format
+#           make install [PREFIX=/usr/local DESTDIR=] | make uninstall | make shared
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CFLAGS  ?= -O2 -g
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS += -Iinclude
+LDLIBS  := -lpthread -lm
+
+SRC     := $(wildcard src/*.c)
+OBJ     := $(SRC:src/%.c=$(BUILD)/obj/%.o)
+PIC_OBJ := $(SRC:src/%.c=$(BUILD)/pic/%.o)
+LIB     := $(BUILD)/libprocpool.a
+SONAME  := libprocpool.so.1
+TESTS   := $(wildcard test/*.c)
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+TEST_BIN := $(BUILD)/test/procpool_tests
+
+.PHONY: all test demo examples bench asan tsan valgrind lint format install uninstall shared clean deps
+
+all: $(LIB)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/procpool.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+$(LIB): $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/pic/%.o: src/%.c $(wildcard src/*.h) include/procpool.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -fPIC -fvisibility=hidden -DPP_SHARED -c $< -o $@
+
+shared: $(BUILD)/$(SONAME)
+$(BUILD)/$(SONAME): $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+	ln -sf $(SONAME) $(BUILD)/libprocpool.so
+
+# Criterion is installed on first use when it is missing (Debian/Ubuntu).
+deps:
+	@if ! echo '#include <criterion/criterion.h>' | $(CC) -E -x c - >/dev/null 2>&1; then \
+	  echo "procpool: installing libcriterion-dev"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libcriterion-dev >/dev/null; \
+	fi
+
+$(TEST_BIN): $(TESTS) test/helpers.h $(LIB) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(CPPFLAGS) $(TESTS) $(LIB) -lcriterion $(LDLIBS) -o $@
+
+test: $(TEST_BIN)
+	$(TEST_BIN) $(TEST_ARGS)
+
+$(BUILD)/examples/%: examples/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+examples: $(EXAMPLES)
+
+demo: $(BUILD)/examples/squares
+	$(BUILD)/examples/squares
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+bench: $(BENCHES)
+	bash bench/run.sh $(BUILD)
+
+# Sanitizer and valgrind runs of the whole suite, each in its own build tree.
+asan:
+	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/test/procpool_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/test/procpool_tests $(TEST_ARGS)
+
+tsan:
+	$(MAKE) BUILD=$(BUILD)/tsan CFLAGS="-O1 -g -fsanitize=thread" $(BUILD)/tsan/test/procpool_tests
+	TSAN_OPTIONS="halt_on_error=1 die_after_fork=0 suppressions=$(CURDIR)/test/tsan.supp" setarch -R $(BUILD)/tsan/test/procpool_tests $(TEST_ARGS)
+
+valgrind: $(TEST_BIN)
+	valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --trace-children=no --child-silent-after-fork=yes $(TEST_BIN) --jobs=1 $(TEST_ARGS)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
+	  --suppress=missingIncludeSystem -Iinclude src
+	clang-tidy --quiet $(SRC) -- $(WARN) $(CPPFLAGS)
+
+format:
+	clang-format -i include/*.h src/*.c src/*.h test/*.c test/*.h examples/*.c bench/*.c
+
+procpool.pc: procpool.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define PP_VERSION_MAJOR //p;s/^#define PP_VERSION_MINOR //p;s/^#define PP_VERSION_PATCH //p' include/procpool.h | paste -sd.)|' $< > $(BUILD)/procpool.pc
+
+install: $(LIB) procpool.pc
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/procpool.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/procpool.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+	if [ -f $(BUILD)/$(SONAME) ]; then install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(PREFIX)/lib/ && \
+	  ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libprocpool.so; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libprocpool.a $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
+	  $(DESTDIR)$(PREFIX)/lib/libprocpool.so $(DESTDIR)$(PREFIX)/include/procpool.h \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/procpool.pc
+	for m in man/*.3; do rm -f $(DESTDIR)$(PREFIX)/share/man/man3/$$(basename $$m); done
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,50 @@
+/*
+ * arena: the allocator for payloads in the shared mapping. Only the master
+ * allocates and frees, under its pool lock, and all of the allocator's
+ * bookkeeping lives in the master's heap: a worker can neither corrupt it nor
+ * die half-way through it, and free blocks are never touched (a punched-out
+ * page stays unbacked until it is used again).
+ *
+ * Blocks come in power-of-two size classes, each with a free list; a class
+ * with an empty list carves a new block from the untouched end of the region.
+ * Freed blocks keep their pages while the bytes kept warm stay under the
+ * budget (pp_config.shm_bytes); past it a freed block's pages are returned to
+ * the kernel with MADV_REMOVE, so memory follows the payloads in flight.
+ */
+#ifndef PP_ARENA_H
+#define PP_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PP_ARENA_MIN_CLASS 6 /* 64-byte blocks and up */
+#define PP_ARENA_CLASSES 48
+
+typedef struct pp_block {
+    uint64_t off;  /* offset from the mapping's base; 0: no block */
+    uint64_t size; /* the class's size, a power of two */
+} pp_block;
+
+struct pp_free_list {
+    uint64_t *offs; /* low bit set: the block's pages are still warm */
+    size_t len, cap;
+};
+
+struct pp_arena {
+    char *base;       /* the mapping */
+    uint64_t start;   /* first offset the arena owns */
+    uint64_t end;     /* one past the last */
+    uint64_t fresh;   /* untouched space begins here */
+    uint64_t in_use;  /* bytes in live blocks */
+    uint64_t warm;    /* bytes in free blocks that still hold pages */
+    uint64_t budget;  /* warm bytes kept before pages are returned */
+    struct pp_free_list free[PP_ARENA_CLASSES];
+};
+
+void pp_arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget);
+void pp_arena_fini(struct pp_arena *a);
+int pp_arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out); /* PP_OK or PP_ENOMEM */
+void pp_arena_free(struct pp_arena *a, pp_block *b);                  /* no-op on an empty block */
+static inline void *pp_block_ptr(const struct pp_arena *a, pp_block b) { return a->base + b.off; }
+
+#endif

@@ -1,0 +1,236 @@
+/*
+ * future: submitting, and everything a caller does with one future.
+ *
+ * A future is QUEUED (in the backlog), DISPATCHED (its task sits in a slot)
+ * or DONE; the phase word is atomic so the predicates need no lock. Waiting
+ * on a dispatched future watches its slot's state word directly: spin a
+ * little, then sleep on it as a futex; the worker wakes us when it publishes
+ * DONE, and this thread harvests the slot itself, so a round trip never
+ * passes through the monitor thread. A queued future waits on the epoch
+ * until the monitor dispatches it.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdlib.h>
+
+#include "pool.h"
+
+#define MASTER_SPIN_NS 20000 /* see docs/design.md, "Waiting" */
+
+int pp_submit(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, pp_future **future)
+{
+    return pp_submit_opts(pool, fn, arg, arg_len, NULL, future);
+}
+
+int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len,
+                   const pp_task_opts *opts, pp_future **future)
+{
+    if (future)
+        *future = NULL;
+    if (!pool || !fn || !future || (!arg && arg_len))
+        return PP_EINVAL;
+    PP_MASTER_ONLY();
+    uint64_t deadline = 0;
+    if (opts) {
+        if (!(opts->deadline >= 0))
+            return PP_EINVAL;
+        deadline = pp_seconds_to_ns(opts->deadline);
+        if (opts->deadline > 0 && deadline == 0)
+            deadline = 1;
+    }
+    struct pp_arg a = {.body = arg, .body_len = arg_len};
+    pthread_mutex_lock(&pool->lock);
+    int rc = pp_submit_locked(pool, fn, &a, deadline, 0, 0, future);
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+static uint32_t phase_of(const struct pp_future *f)
+{
+    return atomic_load_explicit(&((struct pp_future *)f)->phase, memory_order_acquire);
+}
+
+/* Waits until f's slot changes (or harvests it when DONE); false on timeout. */
+static bool wait_slot(pp_pool *pool, struct pp_future *f, uint64_t deadline)
+{
+    pthread_mutex_lock(&pool->lock);
+    if (phase_of(f) != PHASE_DISPATCHED) {
+        pthread_mutex_unlock(&pool->lock);
+        return true;
+    }
+    uint32_t s = f->slot;
+    struct pp_slot *slot = &pool->shm->slots[s];
+    uint32_t st = atomic_load(&slot->state);
+    if (ST_KIND(st) == SLOT_DONE) {
+        pp_harvest(pool, s);
+        pp_feed(pool);
+        pthread_mutex_unlock(&pool->lock);
+        return true;
+    }
+    pthread_mutex_unlock(&pool->lock);
+
+    uint64_t spin_until = pp_now_ns() + MASTER_SPIN_NS;
+    if (spin_until > deadline)
+        spin_until = deadline;
+    for (unsigned i = 0;; i++) {
+        if (atomic_load_explicit(&slot->state, memory_order_acquire) != st)
+            return true;
+        if ((i & 63) == 63 && pp_now_ns() >= spin_until)
+            break;
+        pp_cpu_relax();
+    }
+    atomic_fetch_add(&slot->waiters, 1);
+    bool woke = atomic_load(&slot->state) != st || pp_futex_wait(&slot->state, st, true, deadline);
+    atomic_fetch_sub(&slot->waiters, 1);
+    return woke;
+}
+
+int pp_wait_done(struct pp_future *f, uint64_t deadline)
+{
+    pp_pool *pool = f->pool;
+    for (;;) {
+        uint32_t phase = phase_of(f);
+        if (phase == PHASE_DONE)
+            return PP_OK;
+        if (deadline != PP_FOREVER && deadline != 0 && pp_now_ns() >= deadline)
+            return PP_ETIMEOUT;
+        if (deadline != 0 && pp_on_monitor_thread(pool))
+            return PP_ESTATE; /* a callback must not block the thread that settles futures */
+        if (phase == PHASE_DISPATCHED) {
+            if (!wait_slot(pool, f, deadline) && phase_of(f) != PHASE_DONE)
+                return PP_ETIMEOUT;
+            continue;
+        }
+        uint32_t seen = pp_epoch_read();
+        if (phase_of(f) == PHASE_QUEUED && !pp_epoch_wait(seen, deadline) && phase_of(f) != PHASE_DONE)
+            return PP_ETIMEOUT;
+    }
+}
+
+static int wait_for(struct pp_future *f, double timeout)
+{
+    uint64_t deadline = pp_deadline_after(timeout);
+    if (timeout == 0)
+        deadline = 0; /* only poll, however long the checks take */
+    return pp_wait_done(f, deadline);
+}
+
+int pp_future_result(pp_future *f, double timeout, const void **data, size_t *len)
+{
+    if (data)
+        *data = NULL;
+    if (len)
+        *len = 0;
+    if (!f || isnan(timeout))
+        return PP_EINVAL;
+    PP_MASTER_ONLY();
+    int rc = wait_for(f, timeout);
+    if (rc != PP_OK)
+        return rc;
+    if (f->status == PP_OK) {
+        if (data)
+            *data = f->result;
+        if (len)
+            *len = f->result_len;
+    }
+    return f->status;
+}
+
+int pp_future_exception(pp_future *f, double timeout, int *code, const char **message)
+{
+    if (code)
+        *code = 0;
+    if (message)
+        *message = NULL;
+    if (!f || isnan(timeout))
+        return PP_EINVAL;
+    PP_MASTER_ONLY();
+    int rc = wait_for(f, timeout);
+    if (rc != PP_OK)
+        return rc;
+    if (f->status == PP_ECANCELLED)
+        return PP_ECANCELLED;
+    if (code)
+        *code = f->code;
+    if (message)
+        *message = f->message;
+    return f->status;
+}
+
+int pp_future_cancel(pp_future *f)
+{
+    if (!f)
+        return PP_EINVAL;
+    PP_MASTER_ONLY();
+    pthread_mutex_lock(&f->pool->lock);
+    bool cancelled = pp_cancel_locked(f->pool, f);
+    pthread_mutex_unlock(&f->pool->lock);
+    return cancelled;
+}
+
+bool pp_future_cancelled(const pp_future *f)
+{
+    return f && phase_of(f) == PHASE_DONE && f->status == PP_ECANCELLED;
+}
+
+bool pp_future_done(const pp_future *f)
+{
+    return f && phase_of(f) == PHASE_DONE;
+}
+
+bool pp_future_running(const pp_future *f)
+{
+    if (!f || pp_current_worker >= 0)
+        return false;
+    pp_pool *pool = f->pool;
+    pthread_mutex_lock(&pool->lock);
+    bool running = false;
+    if (phase_of(f) == PHASE_DISPATCHED) {
+        uint32_t kind = ST_KIND(atomic_load(&pool->shm->slots[f->slot].state));
+        running = kind == SLOT_RUNNING || kind == SLOT_GROW;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return running;
+}
+
+int pp_future_add_done_callback(pp_future *f, pp_done_fn cb, void *ud)
+{
+    if (!f || !cb)
+        return PP_EINVAL;
+    PP_MASTER_ONLY();
+    pp_pool *pool = f->pool;
+    pthread_mutex_lock(&pool->lock);
+    bool done = phase_of(f) == PHASE_DONE;
+    if (done && !(f->flags & FUT_CALLBACKS)) {
+        pthread_mutex_unlock(&pool->lock);
+        cb(f, ud);
+        return PP_OK;
+    }
+    struct pp_callback *node = malloc(sizeof *node);
+    if (!node) {
+        pthread_mutex_unlock(&pool->lock);
+        return PP_ENOMEM;
+    }
+    *node = (struct pp_callback){.fn = cb, .ud = ud};
+    struct pp_callback **tail = &f->callbacks;
+    while (*tail)
+        tail = &(*tail)->next;
+    if (!done && !f->callbacks) {
+        pool->cb_waiting++;
+        pp_update_kicks(pool);
+    }
+    *tail = node;
+    pthread_mutex_unlock(&pool->lock);
+    return PP_OK;
+}
+
+void pp_future_release(pp_future *f)
+{
+    if (!f || pp_current_worker >= 0)
+        return;
+    pp_pool *pool = f->pool;
+    pthread_mutex_lock(&pool->lock);
+    f->flags |= FUT_RELEASED;
+    pp_future_maybe_free(f);
+    pthread_mutex_unlock(&pool->lock);
+}

@@ -1,0 +1,76 @@
+/*
+ * shm: lays out the shared mapping. It is a memfd (never a name in /dev/shm)
+ * mapped with MAP_NORESERVE and sized far beyond any need: pages cost memory
+ * only once touched, so payloads of any size fit without a new segment after
+ * the workers are forked. The memfd is closed at once; the mapping keeps it.
+ */
+#define _GNU_SOURCE
+#include "shm.h"
+
+#include <errno.h>
+#include <stdalign.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define ARENA_MAX ((uint64_t)1 << 40) /* 1 TiB of address space, halved until it maps */
+#define ARENA_MIN ((uint64_t)1 << 28)
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+struct pp_shm *pp_shm_create(uint32_t nslots, uint32_t nworkers, int event_fd, size_t *map_size)
+{
+    uint64_t off = align_up(sizeof(struct pp_shm), 64);
+    uint64_t cells = off;
+    off = align_up(off + 2u * nslots * sizeof(uint32_t), 64);
+    uint64_t bits = off;
+    off = align_up(off + (nslots / 64 + 1) * sizeof(uint64_t), 64);
+    uint64_t recs = off;
+    off = align_up(off + (uint64_t)nworkers * sizeof(struct pp_worker_rec), 64);
+    uint64_t slots = off;
+    off = align_up(off + (uint64_t)nslots * sizeof(struct pp_slot), 4096);
+
+    int fd = memfd_create("procpool", MFD_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char *base = MAP_FAILED;
+    uint64_t arena;
+    for (arena = ARENA_MAX; arena >= ARENA_MIN && base == MAP_FAILED; arena /= 2) {
+        if (ftruncate(fd, (off_t)(off + arena)) != 0)
+            continue;
+        base = mmap(NULL, off + arena, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    }
+    int saved = errno;
+    close(fd);
+    if (base == MAP_FAILED) {
+        errno = saved;
+        return NULL;
+    }
+    arena *= 2; /* undo the loop's last halving */
+    *map_size = off + arena;
+
+    struct pp_shm *shm = (struct pp_shm *)base;
+    shm->nslots = nslots;
+    shm->nworkers = nworkers;
+    shm->event_fd = event_fd;
+    shm->arena_start = off;
+    shm->arena_end = off + arena;
+    shm->done_bits = (_Atomic uint64_t *)(base + bits);
+    shm->workers = (struct pp_worker_rec *)(base + recs);
+    shm->slots = (struct pp_slot *)(base + slots);
+    pp_ring_init(&shm->ring, (_Atomic uint32_t *)(base + cells), 2 * nslots);
+    for (uint32_t w = 0; w < nworkers; w++)
+        atomic_init(&shm->workers[w].intent, PP_NO_SLOT);
+    return shm;
+}
+
+void pp_shm_kick(struct pp_shm *shm)
+{
+    if (atomic_exchange(&shm->monitor_asleep, 0)) {
+        uint64_t one = 1;
+        ssize_t n = write(shm->event_fd, &one, sizeof one);
+        (void)n; /* the eventfd counter cannot overflow from kicks */
+    }
+}

@@ -1,0 +1,90 @@
+/*
+ * shm: the one shared mapping every process of a pool sees at the same
+ * address (it is created before the fork server, and fork keeps addresses).
+ *
+ *   [ struct pp_shm | ring cells | done bits | worker records | slots | arena ]
+ *
+ * A slot carries one task in flight. Its state word says who owns it:
+ *
+ *   FREE --master--> PENDING --worker CAS--> RUNNING(w) --worker--> DONE --master--> FREE
+ *                       |                      |    ^
+ *                       +--master CAS--> CANCELLED  +--> GROW(w) (asks the master for
+ *                                                         result space, master answers)
+ *
+ * The state word also carries the worker's index and a generation that the
+ * master bumps at every dispatch, so a stale ring cell or a sleeping waiter
+ * can never mistake a reused slot for the task it knew. Fields other than the
+ * state are written only by the state's owner, before it publishes the next
+ * state with a release store.
+ */
+#ifndef PP_SHM_H
+#define PP_SHM_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "procpool.h"
+#include "ring.h"
+
+enum pp_slot_kind { SLOT_FREE, SLOT_PENDING, SLOT_CANCELLED, SLOT_DONE, SLOT_RUNNING, SLOT_GROW };
+
+#define ST_KIND(s) ((s) & 7u)
+#define ST_WORKER(s) (((s) >> 3) & 0x7ffu)
+#define ST_GEN(s) ((s) >> 14)
+#define ST_MAKE(kind, w, gen) ((uint32_t)(kind) | ((uint32_t)(w) << 3) | ((uint32_t)(gen) << 14))
+
+#define PP_NO_SLOT UINT32_MAX
+#define PP_SLOT_DATA 256 /* inline bytes for small arguments, results and messages */
+
+enum pp_slot_flags { SLOT_MAP_CHUNK = 1 }; /* arg is a map chunk (see map.c) */
+
+struct pp_slot {
+    alignas(64) _Atomic uint32_t state;
+    _Atomic uint32_t waiters;   /* master threads asleep on state */
+    uint32_t flags;             /* enum pp_slot_flags */
+    int32_t code;               /* the task's return code (worker, before DONE) */
+    pp_fn fn;                   /* master, before PENDING */
+    uint64_t deadline_ns;       /* run-time limit, 0: none (master) */
+    uint64_t arg_off, arg_len;  /* argument bytes (master) */
+    uint64_t grant_off, grant_cap; /* arena space for the result, 0 if none (master) */
+    uint64_t res_off, res_len;  /* where the worker put the result (worker) */
+    uint64_t grow_len;          /* GROW: bytes the worker asks for (worker) */
+    uint32_t msg_len;           /* a failure message in data, 0: none (worker) */
+    _Atomic uint32_t progress;  /* map chunk: items finished (worker) */
+    alignas(64) unsigned char data[PP_SLOT_DATA];
+};
+
+struct pp_worker_rec {
+    alignas(64) _Atomic uint32_t intent; /* slot being taken or run; PP_NO_SLOT */
+    _Atomic uint32_t seq;                /* tasks claimed so far */
+    _Atomic uint64_t started_ns;         /* start of a task with a deadline, else 0 */
+    _Atomic uint32_t idle;               /* asleep waiting for work */
+    _Atomic uint32_t init_failed;        /* its initializer returned nonzero */
+};
+
+struct pp_shm {
+    uint32_t nslots, nworkers;
+    uint32_t max_tasks_per_child;
+    int event_fd;                       /* workers kick the master's monitor here */
+    uint64_t arena_start, arena_end;    /* offsets of the payload arena */
+    _Atomic uint64_t *done_bits;        /* a set bit: that slot may be DONE */
+    struct pp_worker_rec *workers;
+    struct pp_slot *slots;
+    struct pp_ring ring;                /* pending slot indices */
+    alignas(64) _Atomic uint32_t work_seq;   /* eventcount workers sleep on */
+    _Atomic uint32_t idle_workers;      /* never below the truth (see worker.c) */
+    _Atomic uint32_t closing;           /* no more work will come: idle workers exit */
+    alignas(64) _Atomic uint32_t monitor_asleep; /* the monitor waits in poll() */
+    _Atomic uint32_t kick_on_done;      /* the monitor wants every completion */
+    _Atomic uint64_t kick_below;        /* kick when the ring holds fewer entries; 0: off */
+};
+
+/* Maps a fresh shared region for nslots slots and nworkers workers.
+   Returns NULL (errno set) on failure; *map_size receives its length. */
+struct pp_shm *pp_shm_create(uint32_t nslots, uint32_t nworkers, int event_fd, size_t *map_size);
+
+/* Wakes the master's monitor if it sleeps (worker or master side). */
+void pp_shm_kick(struct pp_shm *shm);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * spawner: the fork server. pp_pool_create forks it before the library starts
+ * any thread; from then on it is the only process that forks workers, so the
+ * master (which may have many threads) never forks again.
+ *
+ * It is single-threaded and runs one poll() loop over two descriptors: the
+ * command pipe from the master (start worker w, signal worker w, signal all)
+ * and a signalfd for SIGCHLD. It reports every start and every death (pid and
+ * wait status) on the report pipe. The master holds the only write end of the
+ * command pipe, so EOF there means the master is gone or done: the spawner
+ * kills every worker it has and exits. Each worker leads its own process
+ * group, so a worker that dies abnormally (or is killed for a deadline) is
+ * followed by a SIGKILL to its group: processes its task started die with it.
+ * Workers die with the spawner through PR_SET_PDEATHSIG, which is reliable
+ * here because the spawner has a single thread.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+/* Descriptors of every live pool of this process: a new spawner closes the
+   ones that belong to other pools, so it cannot keep their pipes open. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pp_pool *registry[64];
+
+void pp_registry_add(pp_pool *pool)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < 64; i++)
+        if (!registry[i]) {
+            registry[i] = pool;
+            break;
+        }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void pp_registry_remove(pp_pool *pool)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < 64; i++)
+        if (registry[i] == pool)
+            registry[i] = NULL;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void close_other_pools(pp_pool *self)
+{
+    for (int i = 0; i < 64; i++) {
+        pp_pool *p = registry[i];
+        if (p && p != self) {
+            close(p->cmd_fd);
+            close(p->report_fd);
+            close(p->event_fd);
+        }
+    }
+}
+
+struct spawner {
+    pp_pool *pool;
+    int cmd_fd, report_fd, sig_fd;
+    pid_t self;
+    sigset_t worker_mask;          /* the master's mask when the pool was made */
+    struct sigaction worker_chld;  /* the program's SIGCHLD disposition */
+};
+
+static void report(struct spawner *sp, int kind, int w, int pid, int status)
+{
+    struct pp_report r = {kind, w, pid, status};
+    ssize_t n;
+    do
+        n = write(sp->report_fd, &r, sizeof r);
+    while (n < 0 && errno == EINTR);
+}
+
+static void start_worker(struct spawner *sp, uint32_t w)
+{
+    pp_pool *pool = sp->pool;
+    pid_t pid = fork();
+    if (pid < 0) {
+        report(sp, REPORT_FAILED, (int)w, 0, errno);
+        return;
+    }
+    if (pid == 0) {
+        close(sp->cmd_fd);
+        close(sp->report_fd);
+        close(sp->sig_fd);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != sp->self)
+            _exit(1);
+        setpgid(0, 0);
+        sigaction(SIGCHLD, &sp->worker_chld, NULL);
+        sigprocmask(SIG_SETMASK, &sp->worker_mask, NULL);
+        pp_worker_main(pool, w);
+    }
+    setpgid(pid, pid); /* also done by the child: whichever runs first wins */
+    pool->workers[w].pid = pid;
+    report(sp, REPORT_STARTED, (int)w, pid, 0);
+}
+
+static int worker_of(struct spawner *sp, pid_t pid)
+{
+    for (uint32_t w = 0; w < sp->pool->nworkers; w++)
+        if (sp->pool->workers[w].pid == pid)
+            return (int)w;
+    return -1;
+}
+
+static void reap(struct spawner *sp, int flags)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, flags)) > 0) {
+        int w = worker_of(sp, pid);
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+            kill(-pid, SIGKILL); /* what the task left running in its group */
+        if (w >= 0) {
+            sp->pool->workers[w].pid = 0;
+            report(sp, REPORT_EXITED, w, pid, status);
+        }
+    }
+}
+
+static void command(struct spawner *sp, const struct pp_spawn_msg *m)
+{
+    pp_pool *pool = sp->pool;
+    if (m->op == SPAWN_KILL_ALL) {
+        for (uint32_t w = 0; w < pool->nworkers; w++)
+            if (pool->workers[w].pid > 0)
+                kill(pool->workers[w].pid, m->arg);
+        return;
+    }
+    if (m->worker < 0 || (uint32_t)m->worker >= pool->nworkers)
+        return;
+    pid_t pid = pool->workers[m->worker].pid;
+    if (m->op == SPAWN_START && pid == 0)
+        start_worker(sp, (uint32_t)m->worker);
+    else if (m->op == SPAWN_KILL && pid > 0)
+        kill(-pid, m->arg); /* the worker and everything its task started */
+}
+
+static _Noreturn void spawner_main(struct spawner *sp)
+{
+    struct pollfd fds[2] = {{.fd = sp->cmd_fd, .events = POLLIN}, {.fd = sp->sig_fd, .events = POLLIN}};
+    for (;;) {
+        if (poll(fds, 2, -1) < 0)
+            continue;
+        if (fds[1].revents) {
+            struct signalfd_siginfo si;
+            while (read(sp->sig_fd, &si, sizeof si) == sizeof si)
+                ;
+            reap(sp, WNOHANG);
+        }
+        if (fds[0].revents) {
+            struct pp_spawn_msg m[64];
+            ssize_t n = read(sp->cmd_fd, m, sizeof m);
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+                break;
+            for (ssize_t i = 0; i < n / (ssize_t)sizeof m[0]; i++)
+                command(sp, &m[i]);
+        }
+    }
+    /* the master is done or gone: no worker outlives it */
+    for (uint32_t w = 0; w < sp->pool->nworkers; w++) {
+        pid_t pid = sp->pool->workers[w].pid;
+        if (pid > 0) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+        }
+    }
+    reap(sp, 0);
+    _exit(0);
+}
+
+int pp_spawner_fork(pp_pool *pool, int cmd_read, int report_write)
+{
+    struct spawner sp = {.pool = pool, .cmd_fd = cmd_read, .report_fd = report_write};
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &sp.worker_mask);
+    sigaction(SIGCHLD, NULL, &sp.worker_chld);
+    pthread_mutex_lock(&registry_lock); /* a stable registry for the child */
+    pid_t pid = fork();
+    int saved = errno;
+    pthread_mutex_unlock(&registry_lock);
+    if (pid != 0) {
+        pthread_sigmask(SIG_SETMASK, &sp.worker_mask, NULL);
+        errno = saved;
+        return pid;
+    }
+    /* the spawner: all signals stay blocked; SIGCHLD arrives through a signalfd */
+    close(pool->cmd_fd);
+    close(pool->report_fd);
+    close_other_pools(pool);
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigaction(SIGCHLD, &dfl, NULL); /* a program's SIG_IGN would hide exit statuses */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sp.sig_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    sp.self = getpid();
+    if (sp.sig_fd < 0)
+        _exit(1);
+    spawner_main(&sp);
+}

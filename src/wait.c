@@ -1,0 +1,202 @@
+/*
+ * wait: pp_wait and pp_as_completed, over futures of any pools.
+ *
+ * Both sleep on the process-wide epoch, which every future completion bumps.
+ * While they wait they register interest with each future's pool, which makes
+ * workers kick the pool's monitor on every completion so that it harvests at
+ * once instead of when the backlog next needs feeding.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+static bool is_done(const pp_future *f)
+{
+    return atomic_load_explicit(&((pp_future *)f)->phase, memory_order_acquire) == PHASE_DONE;
+}
+
+static bool is_failure(const pp_future *f)
+{
+    return is_done(f) && f->status != PP_OK && f->status != PP_ECANCELLED;
+}
+
+static void set_interest(pp_future *const *fs, size_t n, int delta)
+{
+    for (size_t i = 0; i < n; i++) {
+        pp_pool *pool = fs[i]->pool;
+        pthread_mutex_lock(&pool->lock);
+        pool->done_interest += (unsigned)delta;
+        pp_update_kicks(pool);
+        pthread_mutex_unlock(&pool->lock);
+    }
+}
+
+struct entry {
+    pp_future *f;
+    size_t at;
+};
+
+static int by_future_then_position(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+    if (x->f != y->f)
+        return (uintptr_t)x->f < (uintptr_t)y->f ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* The distinct futures of the list, in the order they first appear. */
+static int distinct(pp_future *const *fs, size_t n, pp_future ***out, size_t *count)
+{
+    if (!fs && n)
+        return PP_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!fs[i])
+            return PP_EINVAL;
+    struct entry *e = malloc((n ? n : 1) * sizeof *e);
+    bool *first = calloc(n ? n : 1, sizeof *first);
+    pp_future **list = malloc((n ? n : 1) * sizeof *list);
+    if (!e || !first || !list) {
+        free(e);
+        free(first);
+        free(list);
+        return PP_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        e[i] = (struct entry){fs[i], i};
+    qsort(e, n, sizeof *e, by_future_then_position);
+    for (size_t k = 0; k < n; k++)
+        if (k == 0 || e[k].f != e[k - 1].f)
+            first[e[k].at] = true;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (first[i])
+            list[m++] = fs[i];
+    free(e);
+    free(first);
+    *out = list;
+    *count = m;
+    return PP_OK;
+}
+
+static uint64_t deadline_of(double timeout)
+{
+    return timeout == 0 ? 0 : pp_deadline_after(timeout);
+}
+
+int pp_wait(pp_future *const *futures, size_t n, double timeout, enum pp_return_when when)
+{
+    if ((unsigned)when > PP_FIRST_EXCEPTION || isnan(timeout))
+        return PP_EINVAL;
+    PP_MASTER_ONLY();
+    pp_future **fs;
+    size_t m;
+    int rc = distinct(futures, n, &fs, &m);
+    if (rc != PP_OK)
+        return rc;
+    uint64_t deadline = deadline_of(timeout);
+    set_interest(fs, m, 1);
+    size_t done;
+    for (;;) {
+        uint32_t seen = pp_epoch_read();
+        bool failed = false;
+        done = 0;
+        for (size_t i = 0; i < m; i++) {
+            done += is_done(fs[i]);
+            failed |= is_failure(fs[i]);
+        }
+        if (done == m || (when == PP_FIRST_COMPLETED && done) || (when == PP_FIRST_EXCEPTION && failed))
+            break;
+        if (!pp_epoch_wait(seen, deadline))
+            break;
+    }
+    if (done < m) { /* timed out: count once more, as Python's wait does */
+        done = 0;
+        for (size_t i = 0; i < m; i++)
+            done += is_done(fs[i]);
+    }
+    set_interest(fs, m, -1);
+    free(fs);
+    return (int)done;
+}
+
+struct pp_as_completed {
+    pp_future **fs;   /* [next, ready): done at begin, in the order given; [ready, n): pending */
+    size_t next, ready, n;
+    uint64_t deadline;
+};
+
+int pp_as_completed_begin(pp_future *const *futures, size_t n, double timeout, pp_as_completed **it)
+{
+    if (it)
+        *it = NULL;
+    if (!it || isnan(timeout))
+        return PP_EINVAL;
+    PP_MASTER_ONLY();
+    pp_as_completed *ac = calloc(1, sizeof *ac);
+    if (!ac)
+        return PP_ENOMEM;
+    int rc = distinct(futures, n, &ac->fs, &ac->n);
+    if (rc != PP_OK) {
+        free(ac);
+        return rc;
+    }
+    ac->deadline = deadline_of(timeout);
+    /* stable partition: the futures already done go first */
+    pp_future **pending = malloc((ac->n ? ac->n : 1) * sizeof *pending);
+    if (!pending) {
+        free(ac->fs);
+        free(ac);
+        return PP_ENOMEM;
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < ac->n; i++) {
+        if (is_done(ac->fs[i]))
+            ac->fs[ac->ready++] = ac->fs[i];
+        else
+            pending[np++] = ac->fs[i];
+    }
+    memcpy(ac->fs + ac->ready, pending, np * sizeof *pending);
+    free(pending);
+    set_interest(ac->fs + ac->ready, np, 1);
+    *it = ac;
+    return PP_OK;
+}
+
+int pp_as_completed_next(pp_as_completed *it, pp_future **future)
+{
+    if (future)
+        *future = NULL;
+    if (!it || !future)
+        return PP_EINVAL;
+    PP_MASTER_ONLY();
+    if (it->next < it->ready) {
+        *future = it->fs[it->next++];
+        return 1;
+    }
+    for (;;) {
+        if (it->ready == it->n)
+            return 0;
+        uint32_t seen = pp_epoch_read();
+        for (size_t i = it->ready; i < it->n; i++)
+            if (is_done(it->fs[i])) {
+                *future = it->fs[i];
+                it->fs[i] = it->fs[--it->n];
+                set_interest(future, 1, -1);
+                return 1;
+            }
+        if (!pp_epoch_wait(seen, it->deadline))
+            return PP_ETIMEOUT;
+    }
+}
+
+void pp_as_completed_end(pp_as_completed *it)
+{
+    if (!it)
+        return;
+    set_interest(it->fs + it->ready, it->n - it->ready, -1);
+    free(it->fs);
+    free(it);
+}

@@ -1,0 +1,234 @@
+/*
+ * worker: the loop every worker process runs, and the task-side API.
+ *
+ * A worker takes a slot index from the ring (publishing its intent first),
+ * claims the slot by CAS from PENDING to RUNNING(w), runs the function, writes
+ * the result and code, and publishes DONE. It spins on an empty ring for a
+ * short while, then sleeps on the workers' eventcount. It leaves only through
+ * _exit: when the pool closes and the ring is empty, after max_tasks_per_child
+ * tasks, or when its initializer fails.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pool.h"
+#include "task.h"
+
+#define WORKER_SPIN_NS 50000 /* see docs/design.md, "Waiting" */
+
+int pp_current_worker = -1;
+
+int pp_worker_id(void)
+{
+    return pp_current_worker;
+}
+
+static uint64_t align16(uint64_t v)
+{
+    return (v + 15) & ~(uint64_t)15;
+}
+
+static bool claim(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t s, uint32_t *running)
+{
+    if (s >= shm->nslots)
+        return false;
+    struct pp_slot *slot = &shm->slots[s];
+    uint32_t st = atomic_load_explicit(&slot->state, memory_order_acquire);
+    if (ST_KIND(st) != SLOT_PENDING)
+        return false;
+    atomic_fetch_add(&rec->seq, 1);
+    *running = ST_MAKE(SLOT_RUNNING, w, ST_GEN(st));
+    return atomic_compare_exchange_strong(&slot->state, &st, *running);
+}
+
+static bool try_take(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s, uint32_t *running)
+{
+    while (pp_ring_pop(&shm->ring, &rec->intent, s)) {
+        if (claim(shm, rec, w, *s, running))
+            return true;
+        atomic_store(&rec->intent, PP_NO_SLOT);
+    }
+    return false;
+}
+
+/* The next claimed slot, or false when the pool is closing and nothing is left. */
+static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s, uint32_t *running)
+{
+    uint64_t spin_until = pp_now_ns() + WORKER_SPIN_NS;
+    for (unsigned i = 0;; i++) {
+        if (try_take(shm, rec, w, s, running))
+            return true;
+        if (atomic_load(&shm->closing))
+            return false;
+        if ((i & 63) == 63 && pp_now_ns() > spin_until)
+            break;
+        pp_cpu_relax();
+    }
+    for (;;) {
+        /* count ourselves idle before the last look, so a master that pushes
+           after it sees us and wakes us; the count may run high, never low */
+        atomic_fetch_add(&shm->idle_workers, 1);
+        atomic_store(&rec->idle, 1);
+        uint32_t seq = atomic_load(&shm->work_seq);
+        bool got = try_take(shm, rec, w, s, running);
+        if (!got && !atomic_load(&shm->closing))
+            pp_futex_wait(&shm->work_seq, seq, true, PP_FOREVER);
+        atomic_store(&rec->idle, 0);
+        atomic_fetch_sub(&shm->idle_workers, 1);
+        if (got || try_take(shm, rec, w, s, running))
+            return true;
+        if (atomic_load(&shm->closing))
+            return false;
+    }
+}
+
+static void publish(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, uint32_t done)
+{
+    struct pp_slot *slot = &shm->slots[s];
+    atomic_store(&rec->started_ns, 0);
+    atomic_store(&slot->state, done);
+    atomic_fetch_or(&shm->done_bits[s / 64], (uint64_t)1 << (s % 64));
+    if (atomic_load(&slot->waiters))
+        pp_futex_wake(&slot->state, 0x7fffffff, true);
+    if (atomic_load(&shm->kick_on_done))
+        pp_shm_kick(shm);
+    atomic_store(&rec->intent, PP_NO_SLOT);
+}
+
+static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, uint32_t running)
+{
+    struct pp_slot *slot = &shm->slots[s];
+    char *base = (char *)shm;
+    pp_task t = {.shm = shm, .slot = slot, .running = running};
+    if (slot->deadline_ns) {
+        atomic_store(&rec->started_ns, pp_now_ns());
+        pp_shm_kick(shm);
+    }
+    const void *arg = base + slot->arg_off;
+    int code = (slot->flags & SLOT_MAP_CHUNK) ? pp_run_chunk(&t, arg, slot->arg_len)
+                                              : slot->fn(&t, arg, slot->arg_len);
+    fflush(stdout);
+    fflush(stderr);
+    slot->code = code;
+    if (code != 0) {
+        memcpy(slot->data, t.msg, t.msg_len);
+        slot->msg_len = t.msg_len;
+        slot->res_len = 0;
+    } else {
+        slot->res_off = t.res_off;
+        slot->res_len = t.res_len;
+    }
+    publish(shm, rec, s, ST_MAKE(SLOT_DONE, ST_WORKER(running), ST_GEN(running)));
+}
+
+_Noreturn void pp_worker_main(pp_pool *pool, uint32_t w)
+{
+    struct pp_shm *shm = pool->shm;
+    struct pp_worker_rec *rec = &shm->workers[w];
+    pp_current_worker = (int)w;
+    if (pool->cfg.initializer && pool->cfg.initializer(pool->cfg.initarg) != 0) {
+        atomic_store(&rec->init_failed, 1);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(1);
+    }
+    fflush(stdout);
+    fflush(stderr);
+    unsigned limit = pool->cfg.max_tasks_per_child;
+    for (unsigned done = 0; !limit || done < limit; done++) {
+        uint32_t s, running;
+        if (!next_task(shm, rec, w, &s, &running))
+            break;
+        run_task(shm, rec, s, running);
+    }
+    _exit(0);
+}
+
+/* ---- task-side API ------------------------------------------------------- */
+
+/* Asks the master for len bytes of result space and sleeps until it answers. */
+static void grow(pp_task *t, size_t len)
+{
+    struct pp_slot *slot = t->slot;
+    uint32_t asking = ST_MAKE(SLOT_GROW, ST_WORKER(t->running), ST_GEN(t->running));
+    slot->grow_len = len;
+    atomic_store(&slot->state, asking);
+    atomic_store(&t->shm->monitor_asleep, 1); /* force the kick: the monitor must look */
+    pp_shm_kick(t->shm);
+    while (atomic_load(&slot->state) == asking)
+        pp_futex_wait(&slot->state, asking, true, PP_FOREVER);
+}
+
+void *pp_task_reserve(pp_task *t, size_t len)
+{
+    struct pp_slot *slot = t->slot;
+    char *base = (char *)t->shm;
+    uint64_t data = (uint64_t)((char *)slot->data - base);
+    uint64_t inline_off = data;
+    if (slot->arg_off == data) /* the argument sits inline: the result goes after it */
+        inline_off += align16(slot->arg_len);
+    uint64_t off;
+    if (inline_off <= data + PP_SLOT_DATA && len <= data + PP_SLOT_DATA - inline_off) {
+        off = inline_off;
+    } else {
+        if (len > slot->grant_cap)
+            grow(t, len);
+        if (len > slot->grant_cap)
+            return NULL;
+        off = slot->grant_off;
+    }
+    t->res_off = off;
+    t->res_len = len;
+    return base + off;
+}
+
+void *pp_task_result_buffer(pp_task *task, size_t len)
+{
+    if (!task)
+        return NULL;
+    if (task->item_out) {
+        if (len > task->item_cap) {
+            task->item_status = PP_EINVAL;
+            return NULL;
+        }
+        task->item_len = len;
+        task->item_status = PP_OK;
+        return task->item_out;
+    }
+    return pp_task_reserve(task, len);
+}
+
+int pp_task_return(pp_task *task, const void *data, size_t len)
+{
+    if (!task || (!data && len))
+        return PP_EINVAL;
+    if (task->item_out && len > task->item_cap) {
+        task->item_status = PP_EINVAL;
+        return PP_EINVAL;
+    }
+    void *dst = pp_task_result_buffer(task, len);
+    if (!dst)
+        return PP_ENOMEM;
+    if (len)
+        memmove(dst, data, len);
+    return PP_OK;
+}
+
+int pp_task_fail(pp_task *task, int code, const char *fmt, ...)
+{
+    if (!task)
+        return code;
+    if (!fmt) {
+        task->msg_len = 0;
+        return code;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(task->msg, sizeof task->msg, fmt, ap);
+    va_end(ap);
+    task->msg_len = n < 0 ? 0 : (uint32_t)(n > PP_MESSAGE_MAX ? PP_MESSAGE_MAX : n);
+    return code;
+}
