@@ -51,7 +51,7 @@ deps:
 
 $(TEST_BIN): $(TESTS) test/helpers.h $(LIB) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(CPPFLAGS) $(TESTS) $(LIB) -lcriterion $(LDLIBS) -o $@
+	$(CC) $(WARN) -Wno-missing-prototypes -D_GNU_SOURCE $(CFLAGS) $(CPPFLAGS) $(TESTS) $(LIB) -lcriterion $(LDLIBS) -o $@
 
 test: $(TEST_BIN)
 	$(TEST_BIN) $(TEST_ARGS)
