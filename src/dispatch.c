@@ -188,6 +188,8 @@ int pp_submit_locked(pp_pool *pool, pp_fn fn, const struct pp_arg *arg, uint64_t
         }
         copy_arg(pp_block_ptr(&pool->arena, f->block), arg);
     }
+    if (!pool->nfree)
+        pp_harvest_all(pool); /* slots may be done but not yet harvested */
     if (!pool->backlog && pool->nfree) {
         dispatch(pool, f, arg);
     } else {

@@ -101,6 +101,11 @@ int pp_wait_done(struct pp_future *f, uint64_t deadline)
                 return PP_ETIMEOUT;
             continue;
         }
+        /* queued: slots may be done but unharvested; free them, then wait
+           for the monitor to dispatch this one */
+        pthread_mutex_lock(&pool->lock);
+        pp_harvest_all(pool);
+        pthread_mutex_unlock(&pool->lock);
         uint32_t seen = pp_epoch_read();
         if (phase_of(f) == PHASE_QUEUED && !pp_epoch_wait(seen, deadline) && phase_of(f) != PHASE_DONE)
             return PP_ETIMEOUT;
@@ -201,6 +206,16 @@ int pp_future_add_done_callback(pp_future *f, pp_done_fn cb, void *ud)
     pp_pool *pool = f->pool;
     pthread_mutex_lock(&pool->lock);
     bool done = phase_of(f) == PHASE_DONE;
+    if (!done && !f->callbacks) {
+        pool->cb_waiting++; /* from now on completions kick the monitor... */
+        pp_update_kicks(pool);
+        pp_harvest_all(pool); /* ...and what finished before is harvested here */
+        done = phase_of(f) == PHASE_DONE;
+        if (done) {
+            pool->cb_waiting--;
+            pp_update_kicks(pool);
+        }
+    }
     if (done && !(f->flags & FUT_CALLBACKS)) {
         pthread_mutex_unlock(&pool->lock);
         cb(f, ud);
@@ -215,10 +230,6 @@ int pp_future_add_done_callback(pp_future *f, pp_done_fn cb, void *ud)
     struct pp_callback **tail = &f->callbacks;
     while (*tail)
         tail = &(*tail)->next;
-    if (!done && !f->callbacks) {
-        pool->cb_waiting++;
-        pp_update_kicks(pool);
-    }
     *tail = node;
     pthread_mutex_unlock(&pool->lock);
     return PP_OK;

@@ -62,7 +62,9 @@ int pp_run_chunk(pp_task *t, const void *arg, size_t arg_len)
         t->item_status = PP_OK;
         memset(t->item_out, 0, h.result_size);
         int rc = h.fn(t, items + i * h.item_size, h.item_size);
-        status[i] = rc ? PP_ETASK : t->item_status;
+        /* a result too long fails the item with PP_EINVAL, even when the task
+           then returns pp_task_return's nonzero status */
+        status[i] = t->item_status != PP_OK ? t->item_status : rc ? PP_ETASK : PP_OK;
         atomic_store_explicit(&t->slot->progress, (uint32_t)(i + 1), memory_order_release);
     }
     t->item_out = NULL;

@@ -255,6 +255,7 @@ int pp_pool_stats(const pp_pool *pool, pp_stats *out)
     PP_MASTER_ONLY();
     pp_pool *p = (pp_pool *)pool;
     pthread_mutex_lock(&p->lock);
+    pp_read_reports(p, false); /* count what the spawner has already told */
     *out = p->stats;
     out->workers_alive = p->alive;
     out->shm_bytes_in_use = p->arena.in_use;

@@ -23,6 +23,8 @@ static bool is_failure(const pp_future *f)
     return is_done(f) && f->status != PP_OK && f->status != PP_ECANCELLED;
 }
 
+/* With interest registered, every completion kicks the pool's monitor; what
+   finished before that is harvested here, so nothing falls between the two. */
 static void set_interest(pp_future *const *fs, size_t n, int delta)
 {
     for (size_t i = 0; i < n; i++) {
@@ -30,6 +32,8 @@ static void set_interest(pp_future *const *fs, size_t n, int delta)
         pthread_mutex_lock(&pool->lock);
         pool->done_interest += (unsigned)delta;
         pp_update_kicks(pool);
+        if (delta > 0)
+            pp_harvest_all(pool);
         pthread_mutex_unlock(&pool->lock);
     }
 }

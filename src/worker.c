@@ -93,7 +93,9 @@ static void publish(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, u
     atomic_fetch_or(&shm->done_bits[s / 64], (uint64_t)1 << (s % 64));
     if (atomic_load(&slot->waiters))
         pp_futex_wake(&slot->state, 0x7fffffff, true);
-    if (atomic_load(&shm->kick_on_done))
+    /* the monitor wants completions, or the backlog waits on a ring running dry */
+    uint64_t below = atomic_load(&shm->kick_below);
+    if (atomic_load(&shm->kick_on_done) || (below && pp_ring_count(&shm->ring) < below))
         pp_shm_kick(shm);
     atomic_store(&rec->intent, PP_NO_SLOT);
 }

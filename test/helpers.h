@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <procpool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,6 +56,14 @@ static inline int square_task(pp_task *t, const void *arg, size_t len)
 {
     (void)len;
     long n = *(const long *)arg;
+    long sq = n * n;
+    return pp_task_return(t, &sq, sizeof sq);
+}
+
+static inline int square_int_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)len;
+    long n = *(const int *)arg;
     long sq = n * n;
     return pp_task_return(t, &sq, sizeof sq);
 }
