@@ -116,7 +116,8 @@ static void handle_death(pp_pool *pool, uint32_t w, pid_t pid, int status)
                 pp_requeue_slot(pool, s); /* killed for a task it had already finished */
             } else {
                 crash_message(msg, sizeof msg, pid, status, &code);
-                pp_finish_slot(pool, s, pool->broken ? PP_EBROKEN : PP_ECRASHED, code, msg);
+                bool breaks = pool->broken || pool->cfg.on_crash == PP_BREAK_POOL;
+                pp_finish_slot(pool, s, breaks ? PP_EBROKEN : PP_ECRASHED, code, msg);
                 pp_slot_reclaim(pool, s);
                 crashed = true;
             }

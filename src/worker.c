@@ -184,6 +184,8 @@ void *pp_task_reserve(pp_task *t, size_t len)
     }
     t->res_off = off;
     t->res_len = len;
+    slot->res_off = off; /* visible at once: a map chunk's area outlives a crash */
+    slot->res_len = len;
     return base + off;
 }
 

@@ -99,6 +99,28 @@ static inline int crash_task(pp_task *t, const void *arg, size_t len)
     _exit(3);
 }
 
+/* arg: an int; a negative one crashes the worker */
+static inline int crash_on_negative_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)len;
+    long n = *(const int *)arg;
+    if (n < 0)
+        raise(SIGKILL);
+    long sq = n * n;
+    return pp_task_return(t, &sq, sizeof sq);
+}
+
+/* Never returns, and never reports (for tests that only need busy workers). */
+static inline int block_task_never(pp_task *t, const void *arg, size_t len)
+{
+    (void)t;
+    (void)arg;
+    (void)len;
+    for (;;)
+        pause();
+    return 0;
+}
+
 static inline int forever_task(pp_task *t, const void *arg, size_t len)
 {
     (void)t;
