@@ -84,7 +84,7 @@ tsan:
 
 valgrind: $(TEST_BIN)
 	valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-	  --trace-children=no --child-silent-after-fork=yes $(TEST_BIN) --jobs=1 $(TEST_ARGS)
+	  --trace-children=yes $(TEST_BIN) --jobs=1 $(TEST_ARGS)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
