@@ -30,10 +30,13 @@ static uint64_t arg_block_size(uint64_t arg_len, uint64_t result_hint)
     return align16(arg_len) + (result_hint > arg_len ? result_hint : arg_len);
 }
 
+/* After a push: wake a sleeping worker unless enough spinning ones will take
+   what the ring holds (a serial round trip then costs no system call). */
 static void wake_one_worker(struct pp_shm *shm)
 {
     atomic_fetch_add(&shm->work_seq, 1);
-    if (atomic_load(&shm->idle_workers))
+    if (atomic_load(&shm->idle_workers) &&
+        (int64_t)pp_ring_count(&shm->ring) > (int64_t)atomic_load(&shm->spinners))
         pp_futex_wake(&shm->work_seq, 1, true);
 }
 

@@ -15,7 +15,9 @@
 
 #include "pool.h"
 
-#define MASTER_SPIN_NS 20000 /* see docs/design.md, "Waiting" */
+#ifndef PP_MASTER_SPIN_NS
+#define PP_MASTER_SPIN_NS 20000 /* see docs/design.md, "Waiting" */
+#endif
 
 int pp_submit(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, pp_future **future)
 {
@@ -69,7 +71,7 @@ static bool wait_slot(pp_pool *pool, struct pp_future *f, uint64_t deadline)
     }
     pthread_mutex_unlock(&pool->lock);
 
-    uint64_t spin_until = pp_now_ns() + MASTER_SPIN_NS;
+    uint64_t spin_until = pp_now_ns() + PP_MASTER_SPIN_NS;
     if (spin_until > deadline)
         spin_until = deadline;
     for (unsigned i = 0;; i++) {

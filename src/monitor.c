@@ -1,6 +1,6 @@
 /*
  * monitor: the master's one library thread. It sleeps in poll() on two
- * descriptors, the spawner's report pipe and an eventfd that workers write
+ * descriptors, the spawner's report channel and an eventfd that workers write
  * only when the monitor has asked for it (monitor_asleep set, and either a
  * completion it wants, a ring running low while the backlog waits, a GROW
  * request, or a task with a deadline starting). Each round, under the pool
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,7 +38,7 @@ int pp_spawner_send(pp_pool *pool, int op, int worker, int arg)
     struct pp_spawn_msg m = {op, worker, arg};
     ssize_t n;
     do
-        n = write(pool->cmd_fd, &m, sizeof m);
+        n = send(pool->cmd_fd, &m, sizeof m, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     return n == sizeof m ? PP_OK : PP_ESYS;
 }
@@ -129,11 +130,14 @@ static void handle_death(pp_pool *pool, uint32_t w, pid_t pid, int status)
     }
     if (atomic_load(&rec->idle))
         atomic_fetch_sub(&pool->shm->idle_workers, 1);
+    if (atomic_load(&rec->spinning))
+        atomic_fetch_sub(&pool->shm->spinners, 1);
     bool init_failed = atomic_load(&rec->init_failed);
     atomic_store(&rec->intent, PP_NO_SLOT);
     atomic_store(&rec->seq, 0);
     atomic_store(&rec->started_ns, 0);
     atomic_store(&rec->idle, 0);
+    atomic_store(&rec->spinning, 0);
     atomic_store(&rec->init_failed, 0);
     *wi = (struct pp_worker_info){0};
     pool->alive--;
@@ -206,14 +210,14 @@ bool pp_read_reports(pp_pool *pool, bool block)
     while (waitpid(pool->spawner, NULL, 0) < 0 && errno == EINTR)
         ;
     pool->spawner_gone = true;
+    if (pool->unfinished || !pool->shutdown) /* it did not leave because we asked */
+        pp_break_pool(pool, PP_EBROKEN);
     for (uint32_t w = 0; w < pool->nworkers; w++) { /* no report will come for these */
         if (pool->workers[w].alive)
             handle_death(pool, w, pool->workers[w].pid, SIGKILL);
         pool->workers[w].starting = false;
     }
     pool->starting = 0;
-    if (pool->unfinished)
-        pp_break_pool(pool, PP_EBROKEN);
     pp_epoch_bump();
     return false;
 }

@@ -15,12 +15,13 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "pool.h"
 
-#define DEFAULT_SHM_BYTES ((size_t)64 << 20)
+#define DEFAULT_SHM_BYTES ((size_t)256 << 20) /* warm free payload memory kept for reuse */
 
 static uint32_t cpu_count(void)
 {
@@ -69,12 +70,15 @@ static void teardown(pp_pool *pool)
     free(pool);
 }
 
+/* The channels to the spawner are socket pairs, not pipes: a message sent to
+   a spawner that has died fails with EPIPE instead of raising SIGPIPE in the
+   program (MSG_NOSIGNAL), and message boundaries hold. */
 static int start_processes(pp_pool *pool)
 {
     int cmd[2], rep[2];
-    if (pipe2(cmd, O_CLOEXEC) != 0)
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cmd) != 0)
         return PP_ESYS;
-    if (pipe2(rep, O_CLOEXEC) != 0) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rep) != 0) {
         close(cmd[0]);
         close(cmd[1]);
         return PP_ESYS;

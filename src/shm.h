@@ -60,6 +60,7 @@ struct pp_worker_rec {
     _Atomic uint32_t seq;                /* tasks claimed so far */
     _Atomic uint64_t started_ns;         /* start of a task with a deadline, else 0 */
     _Atomic uint32_t idle;               /* asleep waiting for work */
+    _Atomic uint32_t spinning;           /* polling the ring for work */
     _Atomic uint32_t init_failed;        /* its initializer returned nonzero */
 };
 
@@ -74,6 +75,7 @@ struct pp_shm {
     struct pp_ring ring;                /* pending slot indices */
     alignas(64) _Atomic uint32_t work_seq;   /* eventcount workers sleep on */
     _Atomic uint32_t idle_workers;      /* never below the truth (see worker.c) */
+    _Atomic int32_t spinners;           /* never above the truth (see worker.c) */
     _Atomic uint32_t closing;           /* no more work will come: idle workers exit */
     alignas(64) _Atomic uint32_t monitor_asleep; /* the monitor waits in poll() */
     _Atomic uint32_t kick_on_done;      /* the monitor wants every completion */

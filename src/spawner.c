@@ -4,10 +4,10 @@
  * master (which may have many threads) never forks again.
  *
  * It is single-threaded and runs one poll() loop over two descriptors: the
- * command pipe from the master (start worker w, signal worker w, signal all)
+ * command channel from the master (start worker w, signal worker w, signal all)
  * and a signalfd for SIGCHLD. It reports every start and every death (pid and
- * wait status) on the report pipe. The master holds the only write end of the
- * command pipe, so EOF there means the master is gone or done: the spawner
+ * wait status) on the report channel. The master holds the only other end of
+ * the command channel, so EOF there means the master is gone or done: the spawner
  * kills every worker it has and exits. Each worker leads its own process
  * group, so a worker that dies abnormally (or is killed for a deadline) is
  * followed by a SIGKILL to its group: processes its task started die with it.
@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,7 +78,7 @@ static void report(struct spawner *sp, int kind, int w, int pid, int status)
     struct pp_report r = {kind, w, pid, status};
     ssize_t n;
     do
-        n = write(sp->report_fd, &r, sizeof r);
+        n = send(sp->report_fd, &r, sizeof r, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
 }
 

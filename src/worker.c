@@ -17,7 +17,9 @@
 #include "pool.h"
 #include "task.h"
 
-#define WORKER_SPIN_NS 50000 /* see docs/design.md, "Waiting" */
+#ifndef PP_WORKER_SPIN_NS
+#define PP_WORKER_SPIN_NS 50000 /* see docs/design.md, "Waiting" */
+#endif
 
 int pp_current_worker = -1;
 
@@ -54,19 +56,40 @@ static bool try_take(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, 
     return false;
 }
 
-/* The next claimed slot, or false when the pool is closing and nothing is left. */
-static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s, uint32_t *running)
+/* Polls the ring for a while. Spinners are counted so the master wakes a
+   sleeper only for work no spinner will take; the per-worker flag is set
+   first and cleared last, so after a death the count may run low (a spare
+   wake), never high (a task left waiting). */
+static int spin_for_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s, uint32_t *running)
 {
-    uint64_t spin_until = pp_now_ns() + WORKER_SPIN_NS;
+    int got = 0;
+    atomic_store(&rec->spinning, 1);
+    atomic_fetch_add(&shm->spinners, 1);
+    uint64_t spin_until = pp_now_ns() + PP_WORKER_SPIN_NS;
     for (unsigned i = 0;; i++) {
-        if (try_take(shm, rec, w, s, running))
-            return true;
-        if (atomic_load(&shm->closing))
-            return false;
+        if (try_take(shm, rec, w, s, running)) {
+            got = 1;
+            break;
+        }
+        if (atomic_load(&shm->closing)) {
+            got = -1;
+            break;
+        }
         if ((i & 63) == 63 && pp_now_ns() > spin_until)
             break;
         pp_cpu_relax();
     }
+    atomic_fetch_sub(&shm->spinners, 1);
+    atomic_store(&rec->spinning, 0);
+    return got;
+}
+
+/* The next claimed slot, or false when the pool is closing and nothing is left. */
+static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s, uint32_t *running)
+{
+    int spun = spin_for_task(shm, rec, w, s, running);
+    if (spun)
+        return spun > 0;
     for (;;) {
         /* count ourselves idle before the last look, so a master that pushes
            after it sees us and wakes us; the count may run high, never low */

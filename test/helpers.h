@@ -131,6 +131,24 @@ static inline int forever_task(pp_task *t, const void *arg, size_t len)
     return 0;
 }
 
+/* Whether sanitizers or valgrind, which need address space and time of their own, watch us. */
+static inline bool instrumented(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return true;
+#else
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload");
+#endif
+}
+
+/* n for a plain run; a fiftieth of it under valgrind, which runs ~50 times slower. */
+static inline long scaled(long n)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload") ? n / 50 : n;
+}
+
 static inline pp_pool *pool_of(int workers)
 {
     pp_pool *pool;

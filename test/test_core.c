@@ -84,7 +84,7 @@ static void roundtrip(pp_pool *pool, size_t len)
 Test(core, payloads_of_every_size_round_trip, .timeout = 120)
 {
     pp_pool *pool = pool_of(2);
-    size_t sizes[] = {0, 1, 8, 200, 256, 257, 4096, 1 << 20, 3 << 20, (size_t)256 << 20};
+    size_t sizes[] = {0, 1, 8, 200, 256, 257, 4096, 1 << 20, 3 << 20, (size_t)scaled(256) << 20};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         roundtrip(pool, sizes[i]);
     pp_stats st;
@@ -353,7 +353,7 @@ Test(core, stats_count_outcomes)
 
 Test(core, a_million_outstanding_futures, .timeout = 120)
 {
-    enum { N = 1000000 };
+    const long N = scaled(1000000);
     pp_pool *pool = pool_of(2);
     pp_future **fs = malloc(N * sizeof *fs);
     for (long i = 0; i < N; i++)
@@ -383,8 +383,8 @@ struct thread_arg {
 static void *submitter(void *p)
 {
     struct thread_arg *a = p;
-    enum { N = 5000 };
-    static __thread pp_future *fs[N];
+    const long N = scaled(5000);
+    pp_future **fs = malloc((size_t)N * sizeof *fs);
     for (long i = 0; i < N; i++)
         if (pp_submit(a->pool, square_task, &(long){a->base + i}, sizeof(long), &fs[i]) != PP_OK)
             a->errors++;
@@ -395,6 +395,7 @@ static void *submitter(void *p)
             a->errors++;
         pp_future_release(fs[i]);
     }
+    free(fs);
     return NULL;
 }
 
@@ -413,7 +414,7 @@ Test(core, four_threads_submit_and_wait_at_once)
     }
     pp_stats st;
     OK(pp_pool_stats(pool, &st));
-    cr_assert_eq(st.completed, 20000);
+    cr_assert_eq(st.completed, (uint64_t)(4 * scaled(5000)));
     pp_pool_destroy(pool);
 }
 

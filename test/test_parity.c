@@ -820,7 +820,7 @@ Test(parity, map_edge_cases)
 
 Test(parity, map_a_large_array_in_chunks, .timeout = 120)
 {
-    enum { N = 2000000 };
+    const long N = scaled(2000000);
     pp_pool *pool = pool_of(2);
     int *in = malloc(N * sizeof *in);
     long *out = malloc(N * sizeof *out);

@@ -1,0 +1,388 @@
+/*
+ * procpool_bench: the procpool side of `make bench`. Each workload prints one
+ * JSON object per line: {"impl": "procpool", "bench": ..., "value": ..., "unit": ...}.
+ * Timings are medians of several runs. bench/report.py puts them beside the
+ * Python and raw-ring figures.
+ *
+ *   procpool_bench [--workers N] [--quick]      the side-by-side workloads
+ *   procpool_bench --scaling MAX                1..MAX workers: 1 ms tasks, tiny tasks
+ */
+#define _GNU_SOURCE
+#include <procpool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int workers = 2;
+static int quick;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+static void emit(const char *bench, double value, const char *unit)
+{
+    printf("{\"impl\": \"procpool\", \"bench\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"workers\": %d}\n",
+           bench, value, unit, workers);
+    fflush(stdout);
+}
+
+static void check(int rc, const char *what)
+{
+    if (rc != PP_OK) {
+        fprintf(stderr, "%s: %s\n", what, pp_strerror(rc));
+        exit(1);
+    }
+}
+
+static pp_pool *make_pool(int n)
+{
+    pp_pool *pool;
+    check(pp_pool_create(&pool, &(pp_config){.max_workers = n}), "pp_pool_create");
+    return pool;
+}
+
+static int square(pp_task *t, const void *arg, size_t len)
+{
+    (void)len;
+    long n = *(const long *)arg, sq = n * n;
+    return pp_task_return(t, &sq, sizeof sq);
+}
+
+static int square_int(pp_task *t, const void *arg, size_t len)
+{
+    (void)len;
+    int n = *(const int *)arg;
+    long sq = (long)n * n;
+    return pp_task_return(t, &sq, sizeof sq);
+}
+
+static int echo(pp_task *t, const void *arg, size_t len)
+{
+    return pp_task_return(t, arg, len);
+}
+
+static volatile uint64_t sink;
+
+static uint64_t spin_iterations(uint64_t iters)
+{
+    uint64_t x = iters;
+    for (uint64_t i = 0; i < iters; i++)
+        x = x * 6364136223846793005u + 1442695040888963407u;
+    return x;
+}
+
+static int busy(pp_task *t, const void *arg, size_t len)
+{
+    (void)len;
+    uint64_t x = spin_iterations(*(const uint64_t *)arg);
+    return pp_task_return(t, &x, sizeof x);
+}
+
+/* 1. tiny tasks: submit all, then collect */
+static void bench_tiny(void)
+{
+    long n = quick ? 100000 : 1000000;
+    double rates[5];
+    pp_future **fs = malloc((size_t)n * sizeof *fs);
+    pp_pool *pool = make_pool(workers);
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        for (long i = 0; i < n; i++)
+            check(pp_submit(pool, square, &i, sizeof i, &fs[i]), "submit");
+        for (long i = 0; i < n; i++) {
+            const void *d;
+            check(pp_future_result(fs[i], -1, &d, NULL), "result");
+            pp_future_release(fs[i]);
+        }
+        rates[r] = (double)n / (now() - t0);
+    }
+    pp_pool_destroy(pool);
+    free(fs);
+    emit("tiny_tasks", median(rates, 5), "tasks/s");
+}
+
+/* 2. serial round trip: submit, wait, repeat */
+static void bench_roundtrip(void)
+{
+    int n = quick ? 20000 : 100000;
+    double *lat = malloc((size_t)n * sizeof *lat);
+    pp_pool *pool = make_pool(workers);
+    for (int i = -1000; i < n; i++) { /* the first thousand warm up */
+        long v = i;
+        pp_future *f;
+        double t0 = now();
+        check(pp_submit(pool, square, &v, sizeof v, &f), "submit");
+        check(pp_future_result(f, -1, NULL, NULL), "result");
+        pp_future_release(f);
+        if (i >= 0)
+            lat[i] = (now() - t0) * 1e6;
+    }
+    pp_pool_destroy(pool);
+    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+    emit("roundtrip_median", lat[n / 2], "us");
+    emit("roundtrip_p99", lat[n * 99 / 100], "us");
+    free(lat);
+}
+
+/* 3. pp_map over 10 M integers, chunksize 1000 */
+static void bench_map(void)
+{
+    size_t n = quick ? 1000000 : 10000000;
+    int *in = malloc(n * sizeof *in);
+    long *out = malloc(n * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (int)i;
+    pp_pool *pool = make_pool(workers);
+    double rates[3];
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        check(pp_map(pool, square_int, in, n, sizeof *in, out, sizeof *out, &(pp_map_opts){.chunksize = 1000}),
+              "map");
+        rates[r] = (double)n / (now() - t0);
+        for (size_t i = 0; i < n; i += 9973)
+            if (out[i] != (long)i * (long)i)
+                check(PP_EINVAL, "map result");
+    }
+    pp_pool_destroy(pool);
+    free(in);
+    free(out);
+    emit("map_10M_chunk1000", median(rates, 3), "items/s");
+}
+
+/* 4. payload echo */
+static void bench_echo(size_t size, const char *name)
+{
+    int reps = size >= (64u << 20) ? (quick ? 4 : 10) : size >= (1u << 20) ? (quick ? 50 : 200) : (quick ? 5000 : 50000);
+    unsigned char *buf = malloc(size);
+    memset(buf, 0x5a, size);
+    pp_pool *pool = make_pool(workers);
+    double t[5];
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        for (int i = 0; i < reps; i++) {
+            pp_future *f;
+            const void *d;
+            size_t len;
+            check(pp_submit(pool, echo, buf, size, &f), "submit");
+            check(pp_future_result(f, -1, &d, &len), "result");
+            if (len != size || ((const unsigned char *)d)[size - 1] != 0x5a)
+                check(PP_EINVAL, "echo");
+            pp_future_release(f);
+        }
+        t[r] = (now() - t0) / reps;
+    }
+    pp_pool_destroy(pool);
+    free(buf);
+    double per = median(t, 5);
+    char key[64];
+    snprintf(key, sizeof key, "echo_%s", name);
+    emit(key, 1 / per, "roundtrips/s");
+    snprintf(key, sizeof key, "echo_%s_gbps", name);
+    emit(key, 2.0 * (double)size / per / 1e9, "GB/s");
+}
+
+static uint64_t iterations_per_ms(void)
+{
+    uint64_t iters = 100000;
+    for (;;) {
+        double t0 = now();
+        sink = spin_iterations(iters);
+        double ms = (now() - t0) * 1e3;
+        if (ms > 50)
+            return (uint64_t)((double)iters / ms);
+        iters *= 2;
+    }
+}
+
+/* 5. CPU-bound tasks of `ms` milliseconds: speedup and efficiency for 1..max workers */
+static void bench_cpu(double ms, int max, int tasks_per_worker)
+{
+    uint64_t iters = (uint64_t)((double)iterations_per_ms() * ms);
+    int serial_tasks = tasks_per_worker * 2;
+    double t0 = now();
+    for (int i = 0; i < serial_tasks; i++)
+        sink = spin_iterations(iters);
+    double per_task = (now() - t0) / serial_tasks;
+    for (int w = 1; w <= max; w++) {
+        int n = tasks_per_worker * w;
+        pp_future **fs = malloc((size_t)n * sizeof *fs);
+        pp_pool *pool = make_pool(w);
+        double times[3];
+        for (int r = 0; r < 3; r++) {
+            t0 = now();
+            for (int i = 0; i < n; i++)
+                check(pp_submit(pool, busy, &iters, sizeof iters, &fs[i]), "submit");
+            for (int i = 0; i < n; i++) {
+                check(pp_future_result(fs[i], -1, NULL, NULL), "result");
+                pp_future_release(fs[i]);
+            }
+            times[r] = now() - t0;
+        }
+        pp_pool_destroy(pool);
+        free(fs);
+        double speedup = per_task * n / median(times, 3);
+        char key[64];
+        int saved = workers;
+        workers = w;
+        snprintf(key, sizeof key, "cpu_%gms_speedup", ms);
+        emit(key, speedup, "x");
+        snprintf(key, sizeof key, "cpu_%gms_efficiency", ms);
+        emit(key, speedup / w, "ratio");
+        workers = saved;
+    }
+}
+
+static double process_cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    unsigned long utime = 0, stime = 0;
+    /* fields after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int pid_of_worker(pp_task *t, const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    long pid = getpid();
+    return pp_task_return(t, &pid, sizeof pid);
+}
+
+/* 6. idle pool: CPU used by master, spawner and workers over 2 s with no work */
+static void bench_idle(void)
+{
+    pp_pool *pool = make_pool(workers);
+    pid_t pids[64];
+    int np = 0;
+    pids[np++] = getpid();
+    for (int i = 0; i < 50 && np < 1 + workers; i++) { /* learn the workers' pids */
+        pp_future *f;
+        const void *d;
+        check(pp_submit(pool, pid_of_worker, NULL, 0, &f), "submit");
+        check(pp_future_result(f, -1, &d, NULL), "result");
+        pid_t pid = (pid_t)*(const long *)d;
+        int known = 0;
+        for (int k = 0; k < np; k++)
+            known |= pids[k] == pid;
+        if (!known)
+            pids[np++] = pid;
+        pp_future_release(f);
+    }
+    pids[np++] = getppid() == 1 ? 0 : 0; /* placeholder, replaced by the spawner below */
+    np--;
+    char path[64];
+    pid_t spawner = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pids[1]);
+    FILE *fp = fopen(path, "r");
+    if (fp) {
+        char buf[512];
+        size_t n = fread(buf, 1, sizeof buf - 1, fp);
+        buf[n] = 0;
+        fclose(fp);
+        sscanf(strrchr(buf, ')') + 2, "%*c %d", &spawner);
+        pids[np++] = spawner;
+    }
+    struct timespec settle = {0, 200000000};
+    nanosleep(&settle, NULL); /* past every spin budget */
+    double before = 0, after = 0;
+    for (int k = 0; k < np; k++)
+        before += process_cpu_seconds(pids[k]);
+    double t0 = now();
+    struct timespec idle = {2, 0};
+    nanosleep(&idle, NULL);
+    double wall = now() - t0;
+    for (int k = 0; k < np; k++)
+        after += process_cpu_seconds(pids[k]);
+    pp_pool_destroy(pool);
+    emit("idle_cpu_percent", 100.0 * (after - before) / wall, "%");
+}
+
+static long rss_bytes(void)
+{
+    long pages = 0, rss = 0;
+    FILE *fp = fopen("/proc/self/statm", "r");
+    if (fp) {
+        if (fscanf(fp, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(fp);
+    }
+    return rss * sysconf(_SC_PAGESIZE);
+}
+
+/* 7. master memory per outstanding future (1 M unreleased, all done) */
+static void bench_memory(void)
+{
+    long n = 1000000;
+    pp_future **fs = malloc((size_t)n * sizeof *fs);
+    memset(fs, 0, (size_t)n * sizeof *fs); /* touch the array before measuring */
+    pp_pool *pool = make_pool(workers);
+    long before = rss_bytes();
+    for (long i = 0; i < n; i++)
+        check(pp_submit(pool, square, &i, sizeof i, &fs[i]), "submit");
+    for (long i = 0; i < n; i++)
+        check(pp_future_result(fs[i], -1, NULL, NULL), "result");
+    long after = rss_bytes();
+    emit("bytes_per_future", (double)(after - before) / (double)n, "bytes");
+    pp_pool_destroy(pool);
+    free(fs);
+}
+
+static void scaling(int max)
+{
+    for (int w = 1; w <= max; w++) {
+        workers = w;
+        bench_tiny();
+    }
+    bench_cpu(1.0, max, 200);
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--workers") && i + 1 < argc)
+            workers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "--scaling") && i + 1 < argc) {
+            scaling(atoi(argv[++i]));
+            return 0;
+        }
+    }
+    bench_tiny();
+    bench_roundtrip();
+    bench_map();
+    bench_echo(1024, "1KiB");
+    bench_echo(1u << 20, "1MiB");
+    bench_echo(64u << 20, "64MiB");
+    bench_cpu(5.0, workers, quick ? 40 : 100);
+    bench_idle();
+    bench_memory();
+    return 0;
+}
