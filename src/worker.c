@@ -56,32 +56,42 @@ static bool try_take(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, 
     return false;
 }
 
-/* Polls the ring for a while. Spinners are counted so the master wakes a
-   sleeper only for work no spinner will take; the per-worker flag is set
-   first and cleared last, so after a death the count may run low (a spare
-   wake), never high (a task left waiting). */
-static int spin_for_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s, uint32_t *running)
+/* Spinning workers are counted so that the master wakes a sleeper only for
+   work no spinner will take. A spinner stops counting itself before it takes
+   a task (counted, it must still be free to take one). The per-worker flag is
+   set first and cleared last, so after a death the count may run low (a
+   spare wake), never high (a task left waiting). */
+static void spinner_enter(struct pp_shm *shm, struct pp_worker_rec *rec)
 {
-    int got = 0;
     atomic_store(&rec->spinning, 1);
     atomic_fetch_add(&shm->spinners, 1);
+}
+
+static void spinner_leave(struct pp_shm *shm, struct pp_worker_rec *rec)
+{
+    atomic_fetch_sub(&shm->spinners, 1);
+    atomic_store(&rec->spinning, 0);
+}
+
+/* Polls the ring for a while: 1 with a task, -1 when closing, 0 when the
+   spin budget ran out. */
+static int spin_for_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s, uint32_t *running)
+{
     uint64_t spin_until = pp_now_ns() + PP_WORKER_SPIN_NS;
+    spinner_enter(shm, rec);
     for (unsigned i = 0;; i++) {
-        if (try_take(shm, rec, w, s, running)) {
-            got = 1;
-            break;
+        if (pp_ring_count(&shm->ring)) {
+            spinner_leave(shm, rec);
+            if (try_take(shm, rec, w, s, running))
+                return 1;
+            spinner_enter(shm, rec);
         }
-        if (atomic_load(&shm->closing)) {
-            got = -1;
-            break;
-        }
-        if ((i & 63) == 63 && pp_now_ns() > spin_until)
+        if (atomic_load(&shm->closing) || ((i & 63) == 63 && pp_now_ns() > spin_until))
             break;
         pp_cpu_relax();
     }
-    atomic_fetch_sub(&shm->spinners, 1);
-    atomic_store(&rec->spinning, 0);
-    return got;
+    spinner_leave(shm, rec);
+    return atomic_load(&shm->closing) && !pp_ring_count(&shm->ring) ? -1 : 0;
 }
 
 /* The next claimed slot, or false when the pool is closing and nothing is left. */

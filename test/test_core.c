@@ -8,6 +8,8 @@
 
 #include "helpers.h"
 
+TestSuite(core, .timeout = 60); /* a safety net: no test should come near it */
+
 Test(core, default_worker_count_is_the_cpus_we_may_use)
 {
     cpu_set_t set;
