@@ -4,7 +4,7 @@
  * Timings are medians of several runs. bench/report.py puts them beside the
  * Python and raw-ring figures.
  *
- *   procpool_bench [--workers N] [--quick]      the side-by-side workloads
+ *   procpool_bench [--workers N] [--quick] [--only tiny|roundtrip|map|echo|cpu|idle|memory]
  *   procpool_bench --scaling MAX                1..MAX workers: 1 ms tasks, tiny tasks
  */
 #define _GNU_SOURCE
@@ -17,6 +17,12 @@
 
 static int workers = 2;
 static int quick;
+static const char *only; /* run just this workload */
+
+static int wanted(const char *name)
+{
+    return !only || !strcmp(only, name);
+}
 
 static double now(void)
 {
@@ -370,19 +376,29 @@ int main(int argc, char **argv)
             workers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick"))
             quick = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
         else if (!strcmp(argv[i], "--scaling") && i + 1 < argc) {
             scaling(atoi(argv[++i]));
             return 0;
         }
     }
-    bench_tiny();
-    bench_roundtrip();
-    bench_map();
-    bench_echo(1024, "1KiB");
-    bench_echo(1u << 20, "1MiB");
-    bench_echo(64u << 20, "64MiB");
-    bench_cpu(5.0, workers, quick ? 40 : 100);
-    bench_idle();
-    bench_memory();
+    if (wanted("tiny"))
+        bench_tiny();
+    if (wanted("roundtrip"))
+        bench_roundtrip();
+    if (wanted("map"))
+        bench_map();
+    if (wanted("echo")) {
+        bench_echo(1024, "1KiB");
+        bench_echo(1u << 20, "1MiB");
+        bench_echo(64u << 20, "64MiB");
+    }
+    if (wanted("cpu"))
+        bench_cpu(5.0, workers, quick ? 40 : 100);
+    if (wanted("idle"))
+        bench_idle();
+    if (wanted("memory"))
+        bench_memory();
     return 0;
 }

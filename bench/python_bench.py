@@ -1,0 +1,119 @@
+"""python_bench: the Python side of `make bench`.
+
+Runs the same workloads as procpool_bench on concurrent.futures.ProcessPoolExecutor
+("ppe") and multiprocessing.Pool ("mp_pool") and prints one JSON object per line.
+Counts are smaller than procpool's (Python is ~100x slower per task); rates are
+per second either way, and timings are medians.
+"""
+import gc
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+import tracemalloc
+from concurrent.futures import ProcessPoolExecutor, wait
+
+WORKERS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+QUICK = "--quick" in sys.argv
+
+
+def emit(impl, bench, value, unit):
+    print(json.dumps({"impl": impl, "bench": bench, "value": value, "unit": unit, "workers": WORKERS}), flush=True)
+
+
+def square(n):
+    return n * n
+
+
+def echo(b):
+    return b
+
+
+def ppe_benches():
+    n = 5000 if QUICK else 20000
+    with ProcessPoolExecutor(WORKERS) as ex:
+        list(ex.map(square, range(100)))  # start the workers
+        rates = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fs = [ex.submit(square, i) for i in range(n)]
+            for f in fs:
+                f.result()
+            rates.append(n / (time.perf_counter() - t0))
+        emit("ppe", "tiny_tasks", statistics.median(rates), "tasks/s")
+
+        lat = []
+        for i in range(1000 if QUICK else 3000):
+            t0 = time.perf_counter()
+            ex.submit(square, i).result()
+            lat.append((time.perf_counter() - t0) * 1e6)
+        lat.sort()
+        emit("ppe", "roundtrip_median", lat[len(lat) // 2], "us")
+        emit("ppe", "roundtrip_p99", lat[len(lat) * 99 // 100], "us")
+
+        items = list(range(1000000 if QUICK else 10000000))
+        t0 = time.perf_counter()
+        out = list(ex.map(square, items, chunksize=1000))
+        emit("ppe", "map_10M_chunk1000", len(items) / (time.perf_counter() - t0), "items/s")
+        assert out[12345] == 12345 * 12345
+        del items, out
+
+        for size, name, reps in ((1024, "1KiB", 2000), (1 << 20, "1MiB", 200), (64 << 20, "64MiB", 4)):
+            payload = b"\x5a" * size
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                for _ in range(reps if not QUICK else max(2, reps // 5)):
+                    assert len(ex.submit(echo, payload).result()) == size
+                times.append((time.perf_counter() - t0) / (reps if not QUICK else max(2, reps // 5)))
+            per = statistics.median(times)
+            emit("ppe", "echo_" + name, 1 / per, "roundtrips/s")
+            emit("ppe", "echo_" + name + "_gbps", 2 * size / per / 1e9, "GB/s")
+
+        m = 20000
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        fs = [ex.submit(square, i) for i in range(m)]
+        wait(fs)
+        gc.collect()
+        emit("ppe", "bytes_per_future", (tracemalloc.get_traced_memory()[0] - before) / m, "bytes")
+        tracemalloc.stop()
+
+
+def mp_benches():
+    n = 5000 if QUICK else 20000
+    with mp.Pool(WORKERS) as pool:
+        pool.map(square, range(100))
+        rates = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            rs = [pool.apply_async(square, (i,)) for i in range(n)]
+            for r in rs:
+                r.get()
+            rates.append(n / (time.perf_counter() - t0))
+        emit("mp_pool", "tiny_tasks", statistics.median(rates), "tasks/s")
+
+        lat = []
+        for i in range(1000 if QUICK else 3000):
+            t0 = time.perf_counter()
+            pool.apply_async(square, (i,)).get()
+            lat.append((time.perf_counter() - t0) * 1e6)
+        lat.sort()
+        emit("mp_pool", "roundtrip_median", lat[len(lat) // 2], "us")
+        emit("mp_pool", "roundtrip_p99", lat[len(lat) * 99 // 100], "us")
+
+        items = list(range(1000000 if QUICK else 10000000))
+        rates = []
+        for _ in range(1 if QUICK else 3):
+            t0 = time.perf_counter()
+            out = pool.map(square, items, chunksize=1000)
+            rates.append(len(items) / (time.perf_counter() - t0))
+        emit("mp_pool", "map_10M_chunk1000", statistics.median(rates), "items/s")
+        assert out[12345] == 12345 * 12345
+
+
+if __name__ == "__main__":
+    ppe_benches()
+    mp_benches()

@@ -1,0 +1,118 @@
+"""report: turns the JSON lines of one `make bench` run into the side-by-side
+table (printed as Markdown), a JSON file and a PNG chart.
+
+    python3 bench/report.py RESULTS.jsonl OUT.json OUT.png
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROWS = [  # bench key, label, higher is better, target as (anchor impl, ratio) or None
+    ("tiny_tasks", "tiny tasks, submit all then collect (tasks/s)", True, ("ppe", 100)),
+    ("roundtrip_median", "serial round trip, median (us)", False, ("ppe", 50)),
+    ("roundtrip_p99", "serial round trip, p99 (us)", False, None),
+    ("map_10M_chunk1000", "map 10 M ints, chunksize 1000 (items/s)", True, ("mp_pool", 10)),
+    ("echo_1KiB", "echo 1 KiB (round trips/s)", True, None),
+    ("echo_1MiB", "echo 1 MiB (round trips/s)", True, ("ppe", 10)),
+    ("echo_64MiB", "echo 64 MiB (round trips/s)", True, None),
+    ("echo_1MiB_gbps", "echo 1 MiB (GB/s copied)", True, None),
+    ("echo_64MiB_gbps", "echo 64 MiB (GB/s copied)", True, None),
+    ("idle_cpu_percent", "idle pool, CPU over 2 s (%)", False, None),
+    ("bytes_per_future", "master memory per outstanding future (bytes)", False, None),
+]
+IMPLS = ["procpool", "ppe", "mp_pool", "raw_ring"]
+NAMES = {"procpool": "procpool", "ppe": "ProcessPoolExecutor", "mp_pool": "multiprocessing.Pool",
+         "raw_ring": "raw shm ring"}
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.2f} M"
+    if abs(v) >= 1e4:
+        return f"{v / 1e3:.1f} k"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+
+
+def main():
+    src, out_json, out_png = sys.argv[1:4]
+    data, cpu = {}, []
+    with open(src) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            r = json.loads(line)
+            if r["bench"].startswith("cpu_"):
+                cpu.append(r)
+            else:
+                data[(r["impl"], r["bench"])] = r["value"]
+    lines = ["| workload | " + " | ".join(NAMES[i] for i in IMPLS) + " | procpool vs anchor | target |",
+             "|---|" + "---|" * (len(IMPLS) + 2)]
+    chart = []
+    for key, label, higher, target in ROWS:
+        vals = [data.get((i, key)) for i in IMPLS]
+        if vals[0] is None:
+            continue
+        ratio_txt, target_txt = "", ""
+        anchor = target[0] if target else "ppe"
+        a = data.get((anchor, key))
+        if a:
+            ratio = vals[0] / a if higher else a / vals[0]
+            ratio_txt = f"{ratio:.0f}× {NAMES[anchor]}" if ratio >= 10 else f"{ratio:.2f}× {NAMES[anchor]}"
+            if not key.endswith("_gbps"):  # the same ratio as the round trips
+                chart.append((label.split(" (")[0], ratio))
+            if target:
+                target_txt = f"≥ {target[1]}×: " + ("met" if ratio >= target[1] else "NOT met")
+        lines.append(f"| {label} | " + " | ".join(fmt(v) for v in vals) + f" | {ratio_txt} | {target_txt} |")
+    eff = [r for r in cpu if r["bench"].endswith("efficiency")]
+    for r in eff:
+        ok = "met" if r["workers"] < 2 or r["value"] >= 0.92 else "NOT met"
+        lines.append(f"| CPU-bound 5 ms tasks, {r['workers']} worker(s): efficiency | {r['value']:.3f} | – | – | – | "
+                     f"speedup {r['value'] * r['workers']:.2f}× | ≥ 0.92 (2 workers): {ok} |")
+    idle = data.get(("procpool", "idle_cpu_percent"))
+    mem = data.get(("procpool", "bytes_per_future"))
+    if idle is not None:
+        lines.append(f"| target: idle pool < 1 % CPU | {idle:.2f} % | | | | | {'met' if idle < 1 else 'NOT met'} |")
+    if mem is not None:
+        lines.append(f"| target: ≤ 200 bytes per future | {mem:.0f} | | | | | {'met' if mem <= 200 else 'NOT met'} |")
+    table = "\n".join(lines)
+    print(table)
+
+    with open(out_json, "w") as f:
+        json.dump({"results": [{"impl": i, "bench": b, "value": v} for (i, b), v in sorted(data.items())],
+                   "cpu": cpu, "table": table}, f, indent=1)
+
+    if chart:
+        with tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False) as dat:
+            for label, ratio in chart:
+                dat.write(f'"{label}" {ratio}\n')
+        script = f"""
+set terminal pngcairo size 1000,560 font 'sans,10'
+set bmargin 9
+set rmargin 12
+set output '{out_png}'
+set title 'procpool vs Python (how many times better; log scale)'
+set logscale y
+set style fill solid 0.8
+set boxwidth 0.6
+set xtics rotate by -25
+set grid ytics
+set yrange [1:*]
+unset key
+plot '{dat.name}' using 0:2:xtic(1) with boxes lc rgb '#3b6ea5', '' using 0:2:(sprintf('%.0fx', $2)) with labels offset 0,1
+"""
+        try:
+            subprocess.run(["gnuplot"], input=script, text=True, check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"(no chart: {e})", file=sys.stderr)
+        os.unlink(dat.name)
+
+
+if __name__ == "__main__":
+    main()
