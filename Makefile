@@ -1,6 +1,7 @@
 # procpool: make | make test | make demo | make examples | make bench
 #           make asan | make tsan | make valgrind | make lint | make format
 #           make install [PREFIX=/usr/local DESTDIR=] | make uninstall | make shared
+#           make check-install: install into a temporary prefix and build a program with pkg-config
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -20,7 +21,7 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 TEST_BIN := $(BUILD)/test/procpool_tests
 
-.PHONY: all test demo examples bench asan tsan valgrind lint format install uninstall shared clean deps
+.PHONY: all test demo examples bench asan tsan valgrind lint format install uninstall shared check-install clean deps
 
 all: $(LIB)
 
@@ -34,7 +35,7 @@ $(LIB): $(OBJ)
 
 $(BUILD)/pic/%.o: src/%.c $(wildcard src/*.h) include/procpool.h
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -fPIC -fvisibility=hidden -DPP_SHARED -c $< -o $@
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
 shared: $(BUILD)/$(SONAME)
 $(BUILD)/$(SONAME): $(PIC_OBJ)
@@ -94,15 +95,19 @@ lint:
 format:
 	clang-format -i include/*.h src/*.c src/*.h test/*.c test/*.h examples/*.c bench/*.c
 
-procpool.pc: procpool.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define PP_VERSION_MAJOR //p;s/^#define PP_VERSION_MINOR //p;s/^#define PP_VERSION_PATCH //p' include/procpool.h | paste -sd.)|' $< > $(BUILD)/procpool.pc
+VERSION := $(shell sed -n 's/^\#define PP_VERSION_\(MAJOR\|MINOR\|PATCH\) //p' include/procpool.h | paste -sd.)
 
-install: $(LIB) procpool.pc
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man3
+$(BUILD)/procpool.pc: procpool.pc.in include/procpool.h
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# The shared library is installed too when `make shared` has built it.
+install: $(LIB) $(BUILD)/procpool.pc
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/doc/procpool
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/procpool.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/procpool.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	install -m 644 man/*.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/procpool/
 	if [ -f $(BUILD)/$(SONAME) ]; then install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(PREFIX)/lib/ && \
 	  ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libprocpool.so; fi
 
@@ -110,7 +115,14 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libprocpool.a $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
 	  $(DESTDIR)$(PREFIX)/lib/libprocpool.so $(DESTDIR)$(PREFIX)/include/procpool.h \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/procpool.pc
-	for m in man/*.3; do rm -f $(DESTDIR)$(PREFIX)/share/man/man3/$$(basename $$m); done
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/procpool
+
+check-install:
+	rm -rf $(BUILD)/prefix
+	$(MAKE) install PREFIX=$(CURDIR)/$(BUILD)/prefix
+	PKG_CONFIG_PATH=$(BUILD)/prefix/lib/pkgconfig $(CC) -std=c11 examples/squares.c -o $(BUILD)/prefix/squares \
+	  $$(PKG_CONFIG_PATH=$(BUILD)/prefix/lib/pkgconfig pkg-config --cflags --libs --static procpool)
+	@echo "check-install: a program built against the installed procpool"
 
 clean:
 	rm -rf $(BUILD)
