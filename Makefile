@@ -1,7 +1,13 @@
 # procpool: make | make test | make demo | make examples | make bench
 #           make asan | make tsan | make valgrind | make lint | make format
 #           make install [PREFIX=/usr/local DESTDIR=] | make uninstall | make shared
-#           make check-install: install into a temporary prefix and build a program with pkg-config
+#           make # Every function of the header has its entry in docs/api.md.
+check-docs:
+	@missing=$$(grep -o '^PP_API [^(]*(' include/procpool.h | grep -o 'pp_[a-z_]*' | \
+	  while read f; do grep -q "^### $$f\$$" docs/api.md || echo $$f; done); \
+	if [ -n "$$missing" ]; then echo "docs/api.md lacks: $$missing"; exit 1; fi; echo "check-docs: every function documented"
+
+check-install: install into a temporary prefix and build a program with pkg-config
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -21,7 +27,7 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 TEST_BIN := $(BUILD)/test/procpool_tests
 
-.PHONY: all test demo examples bench asan tsan valgrind lint format install uninstall shared check-install clean deps
+.PHONY: all test demo examples bench asan tsan valgrind lint format install uninstall shared check-install check-docs clean deps
 
 all: $(LIB)
 
@@ -117,12 +123,24 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/procpool.pc
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/procpool
 
+# Every function of the header has its entry in docs/api.md.
+check-docs:
+	@missing=$$(grep -o '^PP_API [^(]*(' include/procpool.h | grep -o 'pp_[a-z_]*' | \
+	  while read f; do grep -q "^### $$f\$$" docs/api.md || echo $$f; done); \
+	if [ -n "$$missing" ]; then echo "docs/api.md lacks: $$missing"; exit 1; fi; echo "check-docs: every function documented"
+
 check-install:
 	rm -rf $(BUILD)/prefix
 	$(MAKE) install PREFIX=$(CURDIR)/$(BUILD)/prefix
 	PKG_CONFIG_PATH=$(BUILD)/prefix/lib/pkgconfig $(CC) -std=c11 examples/squares.c -o $(BUILD)/prefix/squares \
 	  $$(PKG_CONFIG_PATH=$(BUILD)/prefix/lib/pkgconfig pkg-config --cflags --libs --static procpool)
-	@echo "check-install: a program built against the installed procpool"
+	@echo "# Every function of the header has its entry in docs/api.md.
+check-docs:
+	@missing=$$(grep -o '^PP_API [^(]*(' include/procpool.h | grep -o 'pp_[a-z_]*' | \
+	  while read f; do grep -q "^### $$f\$$" docs/api.md || echo $$f; done); \
+	if [ -n "$$missing" ]; then echo "docs/api.md lacks: $$missing"; exit 1; fi; echo "check-docs: every function documented"
+
+check-install: a program built against the installed procpool"
 
 clean:
 	rm -rf $(BUILD)
