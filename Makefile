@@ -1,13 +1,7 @@
 # procpool: make | make test | make demo | make examples | make bench
 #           make asan | make tsan | make valgrind | make lint | make format
 #           make install [PREFIX=/usr/local DESTDIR=] | make uninstall | make shared
-#           make # Every function of the header has its entry in docs/api.md.
-check-docs:
-	@missing=$$(grep -o '^PP_API [^(]*(' include/procpool.h | grep -o 'pp_[a-z_]*' | \
-	  while read f; do grep -q "^### $$f\$$" docs/api.md || echo $$f; done); \
-	if [ -n "$$missing" ]; then echo "docs/api.md lacks: $$missing"; exit 1; fi; echo "check-docs: every function documented"
-
-check-install: install into a temporary prefix and build a program with pkg-config
+#           make check-install | make check-docs
 
 CC      ?= cc
 PREFIX  ?= /usr/local
