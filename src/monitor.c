@@ -26,9 +26,13 @@
 
 #include "pool.h"
 
+/* The pool whose monitor this thread is, set by the monitor itself (reading
+   pool->monitor here could race with pthread_create storing it). */
+static _Thread_local const pp_pool *monitor_of_this_thread;
+
 bool pp_on_monitor_thread(const pp_pool *pool)
 {
-    return pool->monitor_running && pthread_equal(pthread_self(), pool->monitor);
+    return monitor_of_this_thread == pool;
 }
 
 int pp_spawner_send(pp_pool *pool, int op, int worker, int arg)
@@ -142,9 +146,7 @@ static void handle_death(pp_pool *pool, uint32_t w, pid_t pid, int status)
     *wi = (struct pp_worker_info){0};
     pool->alive--;
     pool->spawn_errno = 0;
-    if (init_failed)
-        pp_break_pool(pool, PP_EBROKEN);
-    else if (crashed && pool->cfg.on_crash == PP_BREAK_POOL)
+    if (init_failed || (crashed && pool->cfg.on_crash == PP_BREAK_POOL))
         pp_break_pool(pool, PP_EBROKEN);
 }
 
@@ -363,6 +365,7 @@ static void *monitor_main(void *arg)
 {
     pp_pool *pool = arg;
     struct pp_shm *shm = pool->shm;
+    monitor_of_this_thread = pool;
     pthread_mutex_lock(&pool->lock);
     while (!pool->stop_monitor || pool->cb_queue) {
         pp_read_reports(pool, false);
@@ -409,6 +412,5 @@ int pp_monitor_start(pp_pool *pool)
         errno = rc;
         return PP_ESYS;
     }
-    pool->monitor_running = true;
     return PP_OK;
 }

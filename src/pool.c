@@ -137,7 +137,7 @@ int pp_pool_create(pp_pool **out, const pp_config *config)
     uint32_t nslots = slot_count(pool->nworkers);
     pool->slots = calloc(nslots, sizeof *pool->slots);
     pool->free_slots = malloc(nslots * sizeof *pool->free_slots);
-    pool->unpushed = malloc(2 * nslots * sizeof *pool->unpushed);
+    pool->unpushed = malloc((size_t)2 * nslots * sizeof *pool->unpushed);
     pool->workers = calloc(pool->nworkers, sizeof *pool->workers);
     if (!pool->slots || !pool->free_slots || !pool->unpushed || !pool->workers) {
         teardown(pool);
@@ -241,7 +241,6 @@ void pp_pool_destroy(pp_pool *pool)
     pp_shm_kick(pool->shm);
     pthread_mutex_unlock(&pool->lock);
     pthread_join(pool->monitor, NULL);
-    pool->monitor_running = false;
     teardown(pool);
 }
 

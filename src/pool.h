@@ -87,7 +87,6 @@ struct pp_pool {
     int cmd_fd, report_fd, event_fd;
     pid_t spawner;
     pthread_t monitor;
-    bool monitor_running;
     bool stop_monitor;             /* pp_pool_destroy asks the monitor to end */
     bool shutdown;                 /* no more submits */
     bool broken;

@@ -24,7 +24,7 @@ struct pp_shm *pp_shm_create(uint32_t nslots, uint32_t nworkers, int event_fd, s
 {
     uint64_t off = align_up(sizeof(struct pp_shm), 64);
     uint64_t cells = off;
-    off = align_up(off + 2u * nslots * sizeof(uint32_t), 64);
+    off = align_up(off + (uint64_t)2 * nslots * sizeof(uint32_t), 64);
     uint64_t bits = off;
     off = align_up(off + (nslots / 64 + 1) * sizeof(uint64_t), 64);
     uint64_t recs = off;
