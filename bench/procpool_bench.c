@@ -45,8 +45,9 @@ static double median(double *v, int n)
 
 static void emit(const char *bench, double value, const char *unit)
 {
-    printf("{\"impl\": \"procpool\", \"bench\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"workers\": %d}\n",
-           bench, value, unit, workers);
+    printf(
+        "{\"impl\": \"procpool\", \"bench\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"workers\": %d}\n",
+        bench, value, unit, workers);
     fflush(stdout);
 }
 
@@ -160,8 +161,9 @@ static void bench_map(void)
     double rates[3];
     for (int r = 0; r < 3; r++) {
         double t0 = now();
-        check(pp_map(pool, square_int, in, n, sizeof *in, out, sizeof *out, &(pp_map_opts){.chunksize = 1000}),
-              "map");
+        check(
+            pp_map(pool, square_int, in, n, sizeof *in, out, sizeof *out, &(pp_map_opts){.chunksize = 1000}),
+            "map");
         rates[r] = (double)n / (now() - t0);
         for (size_t i = 0; i < n; i += 9973)
             if (out[i] != (long)i * (long)i)
@@ -176,7 +178,9 @@ static void bench_map(void)
 /* 4. payload echo */
 static void bench_echo(size_t size, const char *name)
 {
-    int reps = size >= (64u << 20) ? (quick ? 4 : 10) : size >= (1u << 20) ? (quick ? 50 : 200) : (quick ? 5000 : 50000);
+    int reps = size >= (64u << 20)  ? (quick ? 4 : 10)
+               : size >= (1u << 20) ? (quick ? 50 : 200)
+                                    : (quick ? 5000 : 50000);
     unsigned char *buf = malloc(size);
     memset(buf, 0x5a, size);
     pp_pool *pool = make_pool(workers);
@@ -268,7 +272,8 @@ static double process_cpu_seconds(pid_t pid)
     buf[n] = 0;
     const char *p = strrchr(buf, ')');
     unsigned long utime = 0, stime = 0;
-    /* fields after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    /* fields after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+     * stime */
     sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -293,7 +298,7 @@ static void bench_idle(void)
         const void *d;
         check(pp_submit(pool, pid_of_worker, NULL, 0, &f), "submit");
         check(pp_future_result(f, -1, &d, NULL), "result");
-        pid_t pid = (pid_t)*(const long *)d;
+        pid_t pid = (pid_t) * (const long *)d;
         int known = 0;
         for (int k = 0; k < np; k++)
             known |= pids[k] == pid;

@@ -46,7 +46,8 @@ static int cmp(const void *a, const void *b)
 
 static void emit(const char *bench, double v, const char *unit)
 {
-    printf("{\"impl\": \"raw_ring\", \"bench\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"workers\": 1}\n", bench, v, unit);
+    printf("{\"impl\": \"raw_ring\", \"bench\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"workers\": 1}\n",
+           bench, v, unit);
 }
 
 static void peer(struct shared *sh, uint64_t pings, uint64_t tasks)

@@ -80,9 +80,8 @@ static int run_config(pp_task *t, const void *arg, size_t len)
 int main(void)
 {
     const struct config configs[] = {
-        {"qsort", 100000},    {"qsort", 1000000},   {"insertion", 10000},
-        {"insertion", 30000}, {"insertion", 2000000}, {"buggy", 100000},
-        {"bogo", 10},
+        {"qsort", 100000},      {"qsort", 1000000}, {"insertion", 10000}, {"insertion", 30000},
+        {"insertion", 2000000}, {"buggy", 100000},  {"bogo", 10},
     };
     enum { N = sizeof configs / sizeof configs[0] };
     pp_pool *pool;
@@ -108,12 +107,15 @@ int main(void)
         int rc = pp_future_result(f, 0, &data, NULL);
         if (rc == PP_OK) {
             const struct outcome *o = data;
-            printf("%-10s %9u  %-10s %.1f ms (checksum %08x)\n", configs[i].algorithm, configs[i].size, "ok", o->ms,
-                   o->checksum);
+            printf("%-10s %9u  %-10s %.1f ms (checksum %08x)\n", configs[i].algorithm, configs[i].size, "ok",
+                   o->ms, o->checksum);
         } else {
             pp_future_exception(f, 0, &code, &msg);
             printf("%-10s %9u  %-10s %s\n", configs[i].algorithm, configs[i].size,
-                   rc == PP_EDEADLINE ? "timeout" : rc == PP_ECRASHED ? "crashed" : "failed", msg ? msg : "");
+                   rc == PP_EDEADLINE  ? "timeout"
+                   : rc == PP_ECRASHED ? "crashed"
+                                       : "failed",
+                   msg ? msg : "");
         }
     }
     pp_as_completed_end(it);

@@ -58,7 +58,8 @@ typedef struct pp_task pp_task;
 typedef int (*pp_fn)(pp_task *task, const void *arg, size_t arg_len);
 
 PP_API int pp_task_return(pp_task *task, const void *data, size_t len); /* set the result (copied) */
-PP_API void *pp_task_result_buffer(pp_task *task, size_t len); /* result space to fill in place; NULL if unavailable */
+/* result space to fill in place; NULL if unavailable */
+PP_API void *pp_task_result_buffer(pp_task *task, size_t len);
 PP_API int pp_task_fail(pp_task *task, int code, const char *fmt, ...) /* attach a message; returns code */
     __attribute__((format(printf, 3, 4)));
 PP_API int pp_worker_id(void); /* 0 .. max_workers-1 inside a worker, -1 in the master */
@@ -67,23 +68,25 @@ PP_API int pp_worker_id(void); /* 0 .. max_workers-1 inside a worker, -1 in the 
 typedef struct pp_pool pp_pool;
 enum pp_on_crash { PP_REPLACE_WORKER = 0, PP_BREAK_POOL = 1 };
 typedef struct pp_config {
-    int max_workers;               /* 0: CPUs this process may run on; < 0: PP_EINVAL */
+    int max_workers;                   /* 0: CPUs this process may run on; < 0: PP_EINVAL */
     int (*initializer)(void *initarg); /* in each new worker before its first task; nonzero: pool breaks */
     void *initarg;
-    unsigned max_tasks_per_child;  /* 0: unlimited; else a worker is replaced after that many tasks */
-    enum pp_on_crash on_crash;     /* REPLACE: only the running task fails; BREAK: Python's semantics */
-    size_t shm_bytes;              /* sizing hint for the shared payload arena; 0: default. Not a cap */
+    unsigned max_tasks_per_child; /* 0: unlimited; else a worker is replaced after that many tasks */
+    enum pp_on_crash on_crash;    /* REPLACE: only the running task fails; BREAK: Python's semantics */
+    size_t shm_bytes;             /* sizing hint for the shared payload arena; 0: default. Not a cap */
 } pp_config;
 
 PP_API int pp_pool_create(pp_pool **pool, const pp_config *config);
 PP_API int pp_shutdown(pp_pool *pool, bool wait, bool cancel_futures); /* idempotent */
-PP_API int pp_pool_terminate(pp_pool *pool, int sig); /* shutdown(false, true), then sig (> 0) to every live worker */
+/* shutdown(false, true), then sig (> 0) to every live worker */
+PP_API int pp_pool_terminate(pp_pool *pool, int sig);
 PP_API void pp_pool_destroy(pp_pool *pool); /* shutdown(true, false), reap all, free all futures */
 PP_API int pp_pool_max_workers(const pp_pool *pool);
 
-typedef struct pp_stats {      /* outcomes do not overlap: completed = PP_OK, failed = PP_ETASK, */
-    uint64_t submitted, completed, failed, crashed, cancelled, deadline_kills; /* crashed = PP_ECRASHED */
-    uint64_t workers_started;  /* includes replacements */
+/* Outcomes do not overlap: completed = PP_OK, failed = PP_ETASK, crashed = PP_ECRASHED. */
+typedef struct pp_stats {
+    uint64_t submitted, completed, failed, crashed, cancelled, deadline_kills;
+    uint64_t workers_started; /* includes replacements */
     unsigned workers_alive;
     size_t shm_bytes_in_use;
 } pp_stats;
@@ -95,8 +98,8 @@ typedef struct pp_task_opts {
     double deadline; /* seconds the task may run once started; 0: no limit */
 } pp_task_opts;
 PP_API int pp_submit(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, pp_future **future);
-PP_API int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len,
-                   const pp_task_opts *opts, pp_future **future);
+PP_API int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, const pp_task_opts *opts,
+                          pp_future **future);
 
 /* ---- futures (Future) --------------------------------------------------- */
 PP_API int pp_future_result(pp_future *f, double timeout, const void **data, size_t *len);
@@ -125,8 +128,8 @@ typedef struct pp_map_opts {
     int *status;      /* optional, n entries: each item's status */
     bool progress;    /* a live progress bar on stderr when stderr is a terminal */
 } pp_map_opts;
-PP_API int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_size,
-           void *results, size_t result_size, const pp_map_opts *opts);
+PP_API int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_size, void *results,
+                  size_t result_size, const pp_map_opts *opts);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define PP_ARENA_MIN_CLASS 6 /* 64-byte blocks and up */
-#define PP_ARENA_CLASSES 48
+#define PP_ARENA_CLASSES   48
 
 typedef struct pp_block {
     uint64_t off;  /* offset from the mapping's base; 0: no block */
@@ -31,13 +31,13 @@ struct pp_free_list {
 };
 
 struct pp_arena {
-    char *base;       /* the mapping */
-    uint64_t start;   /* first offset the arena owns */
-    uint64_t end;     /* one past the last */
-    uint64_t fresh;   /* untouched space begins here */
-    uint64_t in_use;  /* bytes in live blocks */
-    uint64_t warm;    /* bytes in free blocks that still hold pages */
-    uint64_t budget;  /* warm bytes kept before pages are returned */
+    char *base;      /* the mapping */
+    uint64_t start;  /* first offset the arena owns */
+    uint64_t end;    /* one past the last */
+    uint64_t fresh;  /* untouched space begins here */
+    uint64_t in_use; /* bytes in live blocks */
+    uint64_t warm;   /* bytes in free blocks that still hold pages */
+    uint64_t budget; /* warm bytes kept before pages are returned */
     struct pp_free_list free[PP_ARENA_CLASSES];
 };
 
@@ -45,6 +45,9 @@ void pp_arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end,
 void pp_arena_fini(struct pp_arena *a);
 int pp_arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out); /* PP_OK or PP_ENOMEM */
 void pp_arena_free(struct pp_arena *a, pp_block *b);                  /* no-op on an empty block */
-static inline void *pp_block_ptr(const struct pp_arena *a, pp_block b) { return a->base + b.off; }
+static inline void *pp_block_ptr(const struct pp_arena *a, pp_block b)
+{
+    return a->base + b.off;
+}
 
 #endif

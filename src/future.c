@@ -24,8 +24,8 @@ int pp_submit(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, pp_futur
     return pp_submit_opts(pool, fn, arg, arg_len, NULL, future);
 }
 
-int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len,
-                   const pp_task_opts *opts, pp_future **future)
+int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, const pp_task_opts *opts,
+                   pp_future **future)
 {
     if (future)
         *future = NULL;

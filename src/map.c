@@ -80,9 +80,9 @@ struct map_job {
     const unsigned char *items;
     size_t n, item_size, result_size, chunk;
     unsigned char *results;
-    int *status;           /* caller's array or NULL */
-    int first_failure;     /* status of the first failing item so far */
-    size_t done;           /* items settled, for the progress bar */
+    int *status;       /* caller's array or NULL */
+    int first_failure; /* status of the first failing item so far */
+    size_t done;       /* items settled, for the progress bar */
     uint64_t started, drawn;
     bool progress;
 };
@@ -106,11 +106,13 @@ static int submit_chunk(struct map_job *job, size_t first, size_t count, pp_futu
     struct chunk_hdr h = {job->fn, count, job->item_size, job->result_size};
     unsigned char head[ITEMS_AT] = {0};
     memcpy(head, &h, sizeof h);
-    struct pp_arg arg = {.head = head, .head_len = ITEMS_AT,
-                         .body = job->items + first * job->item_size, .body_len = count * job->item_size};
+    struct pp_arg arg = {.head = head,
+                         .head_len = ITEMS_AT,
+                         .body = job->items + first * job->item_size,
+                         .body_len = count * job->item_size};
     pthread_mutex_lock(&job->pool->lock);
-    int rc = pp_submit_locked(job->pool, pp_run_chunk, &arg, 0,
-                              results_at(count) + count * job->result_size, FUT_MAP_CHUNK, f);
+    int rc = pp_submit_locked(job->pool, pp_run_chunk, &arg, 0, results_at(count) + count * job->result_size,
+                              FUT_MAP_CHUNK, f);
     pthread_mutex_unlock(&job->pool->lock);
     return rc;
 }
@@ -186,17 +188,25 @@ static int collect(struct map_job *job, struct inflight *c, uint64_t deadline)
     }
 }
 
-int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_size,
-           void *results, size_t result_size, const pp_map_opts *opts)
+int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_size, void *results,
+           size_t result_size, const pp_map_opts *opts)
 {
     pp_map_opts o = opts ? *opts : (pp_map_opts){0};
     if (!pool || !fn || (!items && n && item_size) || (!results && n && result_size) || !(o.timeout >= 0))
         return PP_EINVAL;
     PP_MASTER_ONLY();
-    struct map_job job = {.pool = pool, .fn = fn, .items = items, .n = n, .item_size = item_size,
-                          .result_size = result_size, .chunk = o.chunksize ? o.chunksize : 1,
-                          .results = results, .status = o.status, .first_failure = PP_OK,
-                          .started = pp_now_ns(), .progress = o.progress && isatty(STDERR_FILENO)};
+    struct map_job job = {.pool = pool,
+                          .fn = fn,
+                          .items = items,
+                          .n = n,
+                          .item_size = item_size,
+                          .result_size = result_size,
+                          .chunk = o.chunksize ? o.chunksize : 1,
+                          .results = results,
+                          .status = o.status,
+                          .first_failure = PP_OK,
+                          .started = pp_now_ns(),
+                          .progress = o.progress && isatty(STDERR_FILENO)};
     if (job.chunk > n && n)
         job.chunk = n;
     uint64_t deadline = o.timeout > 0 ? pp_deadline_after(o.timeout) : PP_FOREVER;

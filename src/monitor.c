@@ -170,9 +170,7 @@ static void on_report(pp_pool *pool, const struct pp_report *r)
         pool->starting--;
         pool->spawn_errno = r->status;
         break;
-    case REPORT_EXITED:
-        handle_death(pool, (uint32_t)r->worker, r->pid, r->status);
-        break;
+    case REPORT_EXITED: handle_death(pool, (uint32_t)r->worker, r->pid, r->status); break;
     }
     pp_epoch_bump();
 }
@@ -295,7 +293,8 @@ static void manage_workers(pp_pool *pool)
         uint64_t queued = pp_ring_count(&shm->ring);
         want = queued < want ? queued : want;
     }
-    for (uint32_t w = 0; w < pool->nworkers && pool->alive + pool->starting < want && !pool->spawn_errno; w++) {
+    for (uint32_t w = 0; w < pool->nworkers && pool->alive + pool->starting < want && !pool->spawn_errno;
+         w++) {
         struct pp_worker_info *wi = &pool->workers[w];
         if (wi->alive || wi->starting)
             continue;

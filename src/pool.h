@@ -42,29 +42,29 @@ struct pp_future {
     struct pp_callback *callbacks; /* in the order added */
     uint64_t deadline_ns;          /* run-time limit; 0: none */
     uint64_t arg_len;
-    uint64_t result_hint;          /* arena bytes to reserve for the result */
-    pp_block block;                /* arena: the argument while queued, the result once done */
-    const void *result;            /* done: the result; queued: see FUT_HEAP_ARG */
+    uint64_t result_hint; /* arena bytes to reserve for the result */
+    pp_block block;       /* arena: the argument while queued, the result once done */
+    const void *result;   /* done: the result; queued: see FUT_HEAP_ARG */
     size_t result_len;
-    char *message;                 /* failure message (malloc'd) or NULL */
-    _Atomic uint32_t phase;        /* enum pp_phase */
-    int32_t status, code;          /* outcome once done */
-    uint32_t slot;                 /* while dispatched */
-    uint32_t flags;                /* enum pp_future_flags */
+    char *message;                       /* failure message (malloc'd) or NULL */
+    _Atomic uint32_t phase;              /* enum pp_phase */
+    int32_t status, code;                /* outcome once done */
+    uint32_t slot;                       /* while dispatched */
+    uint32_t flags;                      /* enum pp_future_flags */
     alignas(16) unsigned char small[16]; /* small argument while queued, small result once done */
 };
 
-struct pp_slot_info {              /* the master's record of a slot it handed out */
-    struct pp_future *owner;       /* NULL: free or abandoned */
-    pp_block arg;                  /* arena block of the argument (its tail is the first grant) */
-    pp_block grant;                /* block granted on a GROW request */
+struct pp_slot_info {        /* the master's record of a slot it handed out */
+    struct pp_future *owner; /* NULL: free or abandoned */
+    pp_block arg;            /* arena block of the argument (its tail is the first grant) */
+    pp_block grant;          /* block granted on a GROW request */
 };
 
 struct pp_worker_info {
-    pid_t pid;                     /* 0: no process */
-    bool alive;                    /* started and not yet reported dead */
-    bool starting;                 /* asked the spawner for it, no answer yet */
-    bool deadline_kill;            /* we killed it for the task numbered kill_seq */
+    pid_t pid;          /* 0: no process */
+    bool alive;         /* started and not yet reported dead */
+    bool starting;      /* asked the spawner for it, no answer yet */
+    bool deadline_kill; /* we killed it for the task numbered kill_seq */
     uint32_t kill_seq;
 };
 
@@ -83,17 +83,17 @@ struct pp_pool {
     struct pp_future *cb_queue, *cb_tail;
     struct pp_worker_info *workers;
     unsigned alive, starting;
-    size_t unfinished;             /* futures not yet done */
+    size_t unfinished; /* futures not yet done */
     int cmd_fd, report_fd, event_fd;
     pid_t spawner;
     pthread_t monitor;
-    bool stop_monitor;             /* pp_pool_destroy asks the monitor to end */
-    bool shutdown;                 /* no more submits */
+    bool stop_monitor; /* pp_pool_destroy asks the monitor to end */
+    bool shutdown;     /* no more submits */
     bool broken;
-    bool spawner_gone;             /* its report pipe closed and it was reaped */
-    int spawn_errno;               /* last fork failure reported by the spawner */
-    unsigned done_interest;        /* threads that want every completion promptly */
-    unsigned cb_waiting;           /* unfinished futures that have callbacks */
+    bool spawner_gone;      /* its report pipe closed and it was reaped */
+    int spawn_errno;        /* last fork failure reported by the spawner */
+    unsigned done_interest; /* threads that want every completion promptly */
+    unsigned cb_waiting;    /* unfinished futures that have callbacks */
     pp_stats stats;
 };
 
@@ -114,7 +114,7 @@ void pp_finish_slot(pp_pool *pool, uint32_t slot, int status, int code, const ch
 void pp_requeue_slot(pp_pool *pool, uint32_t slot);
 void pp_update_kicks(pp_pool *pool);
 void pp_future_free(struct pp_future *f);
-void pp_future_maybe_free(struct pp_future *f); /* frees it if released and unreferenced */
+void pp_future_maybe_free(struct pp_future *f);     /* frees it if released and unreferenced */
 void pp_slot_reclaim(pp_pool *pool, uint32_t slot); /* back to the free stack */
 bool pp_cancel_locked(pp_pool *pool, struct pp_future *f);
 
@@ -128,8 +128,12 @@ int pp_spawner_send(pp_pool *pool, int op, int worker, int arg);
 /* spawner.c */
 enum pp_spawn_op { SPAWN_START = 1, SPAWN_KILL = 2, SPAWN_KILL_ALL = 3 };
 enum pp_report_kind { REPORT_STARTED = 1, REPORT_EXITED = 2, REPORT_FAILED = 3 };
-struct pp_spawn_msg { int32_t op, worker, arg; };
-struct pp_report { int32_t kind, worker, pid, status; };
+struct pp_spawn_msg {
+    int32_t op, worker, arg;
+};
+struct pp_report {
+    int32_t kind, worker, pid, status;
+};
 int pp_spawner_fork(pp_pool *pool, int cmd_read, int report_write);
 void pp_registry_add(pp_pool *pool);
 void pp_registry_remove(pp_pool *pool);
@@ -142,10 +146,10 @@ _Noreturn void pp_worker_main(pp_pool *pool, uint32_t w);
 int pp_wait_done(struct pp_future *f, uint64_t deadline);
 
 /* Master-side calls refuse to run inside a worker. */
-#define PP_MASTER_ONLY()                 \
-    do {                                 \
-        if (pp_current_worker >= 0)      \
-            return PP_ESTATE;            \
+#define PP_MASTER_ONLY()                                                                                     \
+    do {                                                                                                     \
+        if (pp_current_worker >= 0)                                                                          \
+            return PP_ESTATE;                                                                                \
     } while (0)
 
 #endif

@@ -30,8 +30,8 @@ bool pp_ring_pop(struct pp_ring *ring, _Atomic uint32_t *intent, uint32_t *value
             return false;
         uint32_t v = atomic_load_explicit(&ring->cells[head & ring->mask], memory_order_relaxed);
         atomic_store_explicit(intent, v, memory_order_seq_cst);
-        if (atomic_compare_exchange_weak_explicit(&ring->head, &head, head + 1,
-                                                  memory_order_seq_cst, memory_order_acquire)) {
+        if (atomic_compare_exchange_weak_explicit(&ring->head, &head, head + 1, memory_order_seq_cst,
+                                                  memory_order_acquire)) {
             *value = v;
             return true;
         }

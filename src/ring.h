@@ -27,7 +27,7 @@ struct pp_ring {
 };
 
 void pp_ring_init(struct pp_ring *ring, _Atomic uint32_t *cells, uint32_t capacity);
-bool pp_ring_push(struct pp_ring *ring, uint32_t value);  /* master only; false when full */
+bool pp_ring_push(struct pp_ring *ring, uint32_t value); /* master only; false when full */
 bool pp_ring_pop(struct pp_ring *ring, _Atomic uint32_t *intent, uint32_t *value);
 uint64_t pp_ring_count(struct pp_ring *ring);
 

@@ -29,29 +29,29 @@
 
 enum pp_slot_kind { SLOT_FREE, SLOT_PENDING, SLOT_CANCELLED, SLOT_DONE, SLOT_RUNNING, SLOT_GROW };
 
-#define ST_KIND(s) ((s) & 7u)
-#define ST_WORKER(s) (((s) >> 3) & 0x7ffu)
-#define ST_GEN(s) ((s) >> 14)
+#define ST_KIND(s)            ((s)&7u)
+#define ST_WORKER(s)          (((s) >> 3) & 0x7ffu)
+#define ST_GEN(s)             ((s) >> 14)
 #define ST_MAKE(kind, w, gen) ((uint32_t)(kind) | ((uint32_t)(w) << 3) | ((uint32_t)(gen) << 14))
 
-#define PP_NO_SLOT UINT32_MAX
+#define PP_NO_SLOT   UINT32_MAX
 #define PP_SLOT_DATA 256 /* inline bytes for small arguments, results and messages */
 
 enum pp_slot_flags { SLOT_MAP_CHUNK = 1 }; /* arg is a map chunk (see map.c) */
 
 struct pp_slot {
     alignas(64) _Atomic uint32_t state;
-    _Atomic uint32_t waiters;   /* master threads asleep on state */
-    uint32_t flags;             /* enum pp_slot_flags */
-    int32_t code;               /* the task's return code (worker, before DONE) */
-    pp_fn fn;                   /* master, before PENDING */
-    uint64_t deadline_ns;       /* run-time limit, 0: none (master) */
-    uint64_t arg_off, arg_len;  /* argument bytes (master) */
+    _Atomic uint32_t waiters;      /* master threads asleep on state */
+    uint32_t flags;                /* enum pp_slot_flags */
+    int32_t code;                  /* the task's return code (worker, before DONE) */
+    pp_fn fn;                      /* master, before PENDING */
+    uint64_t deadline_ns;          /* run-time limit, 0: none (master) */
+    uint64_t arg_off, arg_len;     /* argument bytes (master) */
     uint64_t grant_off, grant_cap; /* arena space for the result, 0 if none (master) */
-    uint64_t res_off, res_len;  /* where the worker put the result (worker) */
-    uint64_t grow_len;          /* GROW: bytes the worker asks for (worker) */
-    uint32_t msg_len;           /* a failure message in data, 0: none (worker) */
-    _Atomic uint32_t progress;  /* map chunk: items finished (worker) */
+    uint64_t res_off, res_len;     /* where the worker put the result (worker) */
+    uint64_t grow_len;             /* GROW: bytes the worker asks for (worker) */
+    uint32_t msg_len;              /* a failure message in data, 0: none (worker) */
+    _Atomic uint32_t progress;     /* map chunk: items finished (worker) */
     alignas(64) unsigned char data[PP_SLOT_DATA];
 };
 
@@ -67,19 +67,19 @@ struct pp_worker_rec {
 struct pp_shm {
     uint32_t nslots, nworkers;
     uint32_t max_tasks_per_child;
-    int event_fd;                       /* workers kick the master's monitor here */
-    uint64_t arena_start, arena_end;    /* offsets of the payload arena */
-    _Atomic uint64_t *done_bits;        /* a set bit: that slot may be DONE */
+    int event_fd;                    /* workers kick the master's monitor here */
+    uint64_t arena_start, arena_end; /* offsets of the payload arena */
+    _Atomic uint64_t *done_bits;     /* a set bit: that slot may be DONE */
     struct pp_worker_rec *workers;
     struct pp_slot *slots;
-    struct pp_ring ring;                /* pending slot indices */
-    alignas(64) _Atomic uint32_t work_seq;   /* eventcount workers sleep on */
-    _Atomic uint32_t idle_workers;      /* never below the truth (see worker.c) */
-    _Atomic int32_t spinners;           /* never above the truth (see worker.c) */
-    _Atomic uint32_t closing;           /* no more work will come: idle workers exit */
+    struct pp_ring ring;                         /* pending slot indices */
+    alignas(64) _Atomic uint32_t work_seq;       /* eventcount workers sleep on */
+    _Atomic uint32_t idle_workers;               /* never below the truth (see worker.c) */
+    _Atomic int32_t spinners;                    /* never above the truth (see worker.c) */
+    _Atomic uint32_t closing;                    /* no more work will come: idle workers exit */
     alignas(64) _Atomic uint32_t monitor_asleep; /* the monitor waits in poll() */
-    _Atomic uint32_t kick_on_done;      /* the monitor wants every completion */
-    _Atomic uint64_t kick_below;        /* kick when the ring holds fewer entries; 0: off */
+    _Atomic uint32_t kick_on_done;               /* the monitor wants every completion */
+    _Atomic uint64_t kick_below;                 /* kick when the ring holds fewer entries; 0: off */
 };
 
 /* Maps a fresh shared region for nslots slots and nworkers workers.

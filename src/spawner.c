@@ -69,8 +69,8 @@ struct spawner {
     pp_pool *pool;
     int cmd_fd, report_fd, sig_fd;
     pid_t self;
-    sigset_t worker_mask;          /* the master's mask when the pool was made */
-    struct sigaction worker_chld;  /* the program's SIGCHLD disposition */
+    sigset_t worker_mask;         /* the master's mask when the pool was made */
+    struct sigaction worker_chld; /* the program's SIGCHLD disposition */
 };
 
 static void report(struct spawner *sp, int kind, int w, int pid, int status)

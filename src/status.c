@@ -5,7 +5,7 @@
 #include "procpool.h"
 
 #define STR2(x) #x
-#define STR(x) STR2(x)
+#define STR(x)  STR2(x)
 
 const char *pp_version(void)
 {

@@ -127,7 +127,7 @@ int pp_wait(pp_future *const *futures, size_t n, double timeout, enum pp_return_
 }
 
 struct pp_as_completed {
-    pp_future **fs;   /* [next, ready): done at begin, in the order given; [ready, n): pending */
+    pp_future **fs; /* [next, ready): done at begin, in the order given; [ready, n): pending */
     size_t next, ready, n;
     uint64_t deadline;
 };

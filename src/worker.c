@@ -46,7 +46,8 @@ static bool claim(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uin
     return atomic_compare_exchange_strong(&slot->state, &st, *running);
 }
 
-static bool try_take(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s, uint32_t *running)
+static bool try_take(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
+                     uint32_t *running)
 {
     while (pp_ring_pop(&shm->ring, &rec->intent, s)) {
         if (claim(shm, rec, w, *s, running))
@@ -75,7 +76,8 @@ static void spinner_leave(struct pp_shm *shm, struct pp_worker_rec *rec)
 
 /* Polls the ring for a while: 1 with a task, -1 when closing, 0 when the
    spin budget ran out. */
-static int spin_for_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s, uint32_t *running)
+static int spin_for_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
+                         uint32_t *running)
 {
     uint64_t spin_until = pp_now_ns() + PP_WORKER_SPIN_NS;
     spinner_enter(shm, rec);
@@ -95,7 +97,8 @@ static int spin_for_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t
 }
 
 /* The next claimed slot, or false when the pool is closing and nothing is left. */
-static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s, uint32_t *running)
+static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
+                      uint32_t *running)
 {
     int spun = spin_for_task(shm, rec, w, s, running);
     if (spun)

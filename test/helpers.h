@@ -199,14 +199,14 @@ static inline bool process_gone(pid_t pid)
 }
 
 /* Polls cond every millisecond for at most `seconds` (a safety net, not a clock). */
-#define EVENTUALLY(cond, seconds)                                      \
-    do {                                                               \
-        double until_ = now_s() + (seconds);                           \
-        while (!(cond) && now_s() < until_) {                          \
-            struct timespec ts_ = {0, 1000000};                        \
-            nanosleep(&ts_, NULL);                                     \
-        }                                                              \
-        cr_assert((cond), "not true within %.0f s: %s", (double)(seconds), #cond); \
+#define EVENTUALLY(cond, seconds)                                                                            \
+    do {                                                                                                     \
+        double until_ = now_s() + (seconds);                                                                 \
+        while (!(cond) && now_s() < until_) {                                                                \
+            struct timespec ts_ = {0, 1000000};                                                              \
+            nanosleep(&ts_, NULL);                                                                           \
+        }                                                                                                    \
+        cr_assert((cond), "not true within %.0f s: %s", (double)(seconds), #cond);                           \
     } while (0)
 
 #endif

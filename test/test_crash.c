@@ -150,7 +150,8 @@ Test(crash, a_crash_inside_a_map_chunk_fails_only_that_item)
     for (int i = 0; i < N; i++)
         in[i] = i == 37 ? -1 : i;
     pp_map_opts o = {.chunksize = 10, .status = status};
-    cr_assert_eq(pp_map(pool, crash_on_negative_task, in, N, sizeof in[0], out, sizeof out[0], &o), PP_ECRASHED);
+    cr_assert_eq(pp_map(pool, crash_on_negative_task, in, N, sizeof in[0], out, sizeof out[0], &o),
+                 PP_ECRASHED);
     for (int i = 0; i < N; i++) {
         if (i == 37) {
             cr_assert_eq(status[i], PP_ECRASHED);
@@ -203,7 +204,8 @@ Test(crash, chaos_loses_nothing, .timeout = 120)
 {
     enum { W = 4 };
     const long N = scaled(40000);
-    chaos_pids = mmap(NULL, W * sizeof *chaos_pids, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    chaos_pids =
+        mmap(NULL, W * sizeof *chaos_pids, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert_neq(chaos_pids, MAP_FAILED);
     pp_pool *pool = pool_of(W);
     struct chaos c = {.pids = chaos_pids, .workers = W};
@@ -248,7 +250,8 @@ Test(crash, chaos_in_map_chunks, .timeout = 120)
 {
     enum { W = 3 };
     const long N = scaled(100000);
-    chaos_pids = mmap(NULL, W * sizeof *chaos_pids, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    chaos_pids =
+        mmap(NULL, W * sizeof *chaos_pids, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     pp_pool *pool = pool_of(W);
     struct chaos c = {.pids = chaos_pids, .workers = W};
     pthread_t th;

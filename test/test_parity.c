@@ -236,8 +236,14 @@ static void terminate_with(int sig)
     pp_pool_destroy(pool);
 }
 
-Test(parity, terminate_workers) { terminate_with(SIGTERM); }
-Test(parity, kill_workers) { terminate_with(SIGKILL); }
+Test(parity, terminate_workers)
+{
+    terminate_with(SIGTERM);
+}
+Test(parity, kill_workers)
+{
+    terminate_with(SIGKILL);
+}
 
 Test(parity, terminate_rejects_bad_signals)
 {
@@ -397,7 +403,8 @@ Test(parity, wait_first_exception_some_already_complete)
     struct settled s = make_settled(pool);
     pp_future *f2 = submit_long(pool, block_task, 0);
     pp_future *fs[] = {s.success, s.cancelled, f2};
-    cr_assert_eq(pp_wait(fs, 3, 0.05, PP_FIRST_EXCEPTION), 2, "no exception: it waits for all, then times out");
+    cr_assert_eq(pp_wait(fs, 3, 0.05, PP_FIRST_EXCEPTION), 2,
+                 "no exception: it waits for all, then times out");
     pp_future *with_failure[] = {s.success, s.cancelled, s.failure, f2};
     cr_assert_eq(pp_wait(with_failure, 4, 30, PP_FIRST_EXCEPTION), 3);
     gate_open(1);
@@ -736,8 +743,8 @@ Test(parity, initializer_runs_in_replacements)
 {
     static long value = 77;
     pp_pool *pool;
-    pp_config cfg = {.max_workers = 1, .initializer = set_init_value, .initarg = &value,
-                     .max_tasks_per_child = 1};
+    pp_config cfg = {
+        .max_workers = 1, .initializer = set_init_value, .initarg = &value, .max_tasks_per_child = 1};
     OK(pp_pool_create(&pool, &cfg));
     for (int i = 0; i < 4; i++)
         cr_assert_eq(result_long(submit_long(pool, get_init_value, 0)), 77);
