@@ -94,9 +94,10 @@ int pp_wait_done(struct pp_future *f, uint64_t deadline)
         uint32_t phase = phase_of(f);
         if (phase == PHASE_DONE)
             return PP_OK;
-        if (deadline != PP_FOREVER && deadline != 0 && pp_now_ns() >= deadline)
+        /* a poll still looks once (and harvests a finished slot) */
+        if (deadline != PP_FOREVER && deadline != PP_POLL && pp_now_ns() >= deadline)
             return PP_ETIMEOUT;
-        if (deadline != 0 && pp_on_monitor_thread(pool))
+        if (deadline != PP_POLL && pp_on_monitor_thread(pool))
             return PP_ESTATE; /* a callback must not block the thread that settles futures */
         if (phase == PHASE_DISPATCHED) {
             if (!wait_slot(pool, f, deadline) && phase_of(f) != PHASE_DONE)
@@ -114,14 +115,6 @@ int pp_wait_done(struct pp_future *f, uint64_t deadline)
     }
 }
 
-static int wait_for(struct pp_future *f, double timeout)
-{
-    uint64_t deadline = pp_deadline_after(timeout);
-    if (timeout == 0)
-        deadline = 0; /* only poll, however long the checks take */
-    return pp_wait_done(f, deadline);
-}
-
 int pp_future_result(pp_future *f, double timeout, const void **data, size_t *len)
 {
     if (data)
@@ -131,7 +124,7 @@ int pp_future_result(pp_future *f, double timeout, const void **data, size_t *le
     if (!f || isnan(timeout))
         return PP_EINVAL;
     PP_MASTER_ONLY();
-    int rc = wait_for(f, timeout);
+    int rc = pp_wait_done(f, pp_deadline_after(timeout));
     if (rc != PP_OK)
         return rc;
     if (f->status == PP_OK) {
@@ -152,7 +145,7 @@ int pp_future_exception(pp_future *f, double timeout, int *code, const char **me
     if (!f || isnan(timeout))
         return PP_EINVAL;
     PP_MASTER_ONLY();
-    int rc = wait_for(f, timeout);
+    int rc = pp_wait_done(f, pp_deadline_after(timeout));
     if (rc != PP_OK)
         return rc;
     if (f->status == PP_ECANCELLED)

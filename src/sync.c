@@ -32,6 +32,8 @@ uint64_t pp_deadline_after(double seconds)
 {
     if (seconds < 0 || isnan(seconds))
         return PP_FOREVER;
+    if (seconds == 0)
+        return PP_POLL;
     uint64_t span = pp_seconds_to_ns(seconds);
     return span == PP_FOREVER ? PP_FOREVER : pp_now_ns() + span;
 }

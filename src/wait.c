@@ -85,11 +85,6 @@ static int distinct(pp_future *const *fs, size_t n, pp_future ***out, size_t *co
     return PP_OK;
 }
 
-static uint64_t deadline_of(double timeout)
-{
-    return timeout == 0 ? 0 : pp_deadline_after(timeout);
-}
-
 int pp_wait(pp_future *const *futures, size_t n, double timeout, enum pp_return_when when)
 {
     if ((unsigned)when > PP_FIRST_EXCEPTION || isnan(timeout))
@@ -100,7 +95,7 @@ int pp_wait(pp_future *const *futures, size_t n, double timeout, enum pp_return_
     int rc = distinct(futures, n, &fs, &m);
     if (rc != PP_OK)
         return rc;
-    uint64_t deadline = deadline_of(timeout);
+    uint64_t deadline = pp_deadline_after(timeout);
     set_interest(fs, m, 1);
     size_t done;
     for (;;) {
@@ -147,7 +142,7 @@ int pp_as_completed_begin(pp_future *const *futures, size_t n, double timeout, p
         free(ac);
         return rc;
     }
-    ac->deadline = deadline_of(timeout);
+    ac->deadline = pp_deadline_after(timeout);
     /* stable partition: the futures already done go first */
     pp_future **pending = malloc((ac->n ? ac->n : 1) * sizeof *pending);
     if (!pending) {
