@@ -90,7 +90,7 @@ struct pp_pool {
     bool stop_monitor; /* pp_pool_destroy asks the monitor to end */
     bool shutdown;     /* no more submits */
     bool broken;
-    bool spawner_gone;      /* its report pipe closed and it was reaped */
+    bool spawner_gone;      /* its report channel closed and it was reaped */
     int spawn_errno;        /* last fork failure reported by the spawner */
     unsigned done_interest; /* threads that want every completion promptly */
     unsigned cb_waiting;    /* unfinished futures that have callbacks */

@@ -12,8 +12,20 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #define ARENA_MAX ((uint64_t)1 << 40) /* 1 TiB of address space, halved until it maps */
 #define ARENA_MIN ((uint64_t)1 << 28)
+/* memcheck reads every page of every mapping at exit (its leak scan): under
+   valgrind the arena is kept small */
+#define ARENA_UNDER_VALGRIND ((uint64_t)1 << 30)
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -37,7 +49,8 @@ struct pp_shm *pp_shm_create(uint32_t nslots, uint32_t nworkers, int event_fd, s
         return NULL;
     char *base = MAP_FAILED;
     uint64_t arena;
-    for (arena = ARENA_MAX; arena >= ARENA_MIN && base == MAP_FAILED; arena /= 2) {
+    uint64_t first = RUNNING_ON_VALGRIND ? ARENA_UNDER_VALGRIND : ARENA_MAX;
+    for (arena = first; arena >= ARENA_MIN && base == MAP_FAILED; arena /= 2) {
         if (ftruncate(fd, (off_t)(off + arena)) != 0)
             continue;
         base = mmap(NULL, off + arena, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
@@ -50,6 +63,7 @@ struct pp_shm *pp_shm_create(uint32_t nslots, uint32_t nworkers, int event_fd, s
     }
     arena *= 2; /* undo the loop's last halving */
     *map_size = off + arena;
+    madvise(base + off, arena, MADV_DONTDUMP); /* a crash dump need not hold the payloads */
 
     struct pp_shm *shm = (struct pp_shm *)base;
     shm->nslots = nslots;

@@ -3,9 +3,11 @@
  * any thread; from then on it is the only process that forks workers, so the
  * master (which may have many threads) never forks again.
  *
- * It is single-threaded and runs one poll() loop over two descriptors: the
- * command channel from the master (start worker w, signal worker w, signal all)
- * and a signalfd for SIGCHLD. It reports every start and every death (pid and
+ * It is single-threaded and runs one poll() loop over the command channel
+ * from the master (start worker w, signal worker w, signal all) and a
+ * self-pipe that its SIGCHLD handler writes to. (The plain self-pipe, rather
+ * than a signalfd or ppoll()'s signal mask: valgrind delivers neither.) All
+ * other signals stay blocked. It reports every start and every death (pid and
  * wait status) on the report channel. The master holds the only other end of
  * the command channel, so EOF there means the master is gone or done: the spawner
  * kills every worker it has and exits. Each worker leads its own process
@@ -16,12 +18,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,7 +69,8 @@ static void close_other_pools(pp_pool *self)
 
 struct spawner {
     pp_pool *pool;
-    int cmd_fd, report_fd, sig_fd;
+    int cmd_fd, report_fd;
+    int wake[2];                  /* self-pipe: SIGCHLD arrived */
     pid_t self;
     sigset_t worker_mask;         /* the master's mask when the pool was made */
     struct sigaction worker_chld; /* the program's SIGCHLD disposition */
@@ -93,7 +96,8 @@ static void start_worker(struct spawner *sp, uint32_t w)
     if (pid == 0) {
         close(sp->cmd_fd);
         close(sp->report_fd);
-        close(sp->sig_fd);
+        close(sp->wake[0]);
+        close(sp->wake[1]);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != sp->self)
             _exit(1);
@@ -148,19 +152,29 @@ static void command(struct spawner *sp, const struct pp_spawn_msg *m)
         kill(-pid, m->arg); /* the worker and everything its task started */
 }
 
+static int sigchld_pipe = -1;
+
+static void on_sigchld(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    ssize_t n = write(sigchld_pipe, "c", 1); /* a full pipe is wake-up enough */
+    (void)n;
+    errno = saved;
+}
+
 static _Noreturn void spawner_main(struct spawner *sp)
 {
-    struct pollfd fds[2] = {{.fd = sp->cmd_fd, .events = POLLIN}, {.fd = sp->sig_fd, .events = POLLIN}};
+    struct pollfd fds[2] = {{.fd = sp->cmd_fd, .events = POLLIN}, {.fd = sp->wake[0], .events = POLLIN}};
     for (;;) {
-        if (poll(fds, 2, -1) < 0)
-            continue;
-        if (fds[1].revents) {
-            struct signalfd_siginfo si;
-            while (read(sp->sig_fd, &si, sizeof si) == sizeof si)
+        int ready = poll(fds, 2, -1);
+        if (ready > 0 && fds[1].revents) {
+            char buf[64];
+            while (read(sp->wake[0], buf, sizeof buf) > 0)
                 ;
-            reap(sp, WNOHANG);
         }
-        if (fds[0].revents) {
+        reap(sp, WNOHANG);
+        if (ready > 0 && fds[0].revents) {
             struct pp_spawn_msg m[64];
             ssize_t n = read(sp->cmd_fd, m, sizeof m);
             if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
@@ -197,18 +211,22 @@ int pp_spawner_fork(pp_pool *pool, int cmd_read, int report_write)
         errno = saved;
         return pid;
     }
-    /* the spawner: all signals stay blocked; SIGCHLD arrives through a signalfd */
+    /* the spawner: every signal but SIGCHLD stays blocked */
     close(pool->cmd_fd);
     close(pool->report_fd);
     close_other_pools(pool);
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
-    sigaction(SIGCHLD, &dfl, NULL); /* a program's SIG_IGN would hide exit statuses */
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    sp.sig_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-    sp.self = getpid();
-    if (sp.sig_fd < 0)
+    if (pipe2(sp.wake, O_CLOEXEC | O_NONBLOCK) != 0)
         _exit(1);
+    sigchld_pipe = sp.wake[1];
+    /* our own handler, in our own process (a program's SIG_IGN would also hide
+       exit statuses); workers get the program's disposition back */
+    struct sigaction chld = {.sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP | SA_RESTART};
+    sigfillset(&chld.sa_mask);
+    sigaction(SIGCHLD, &chld, NULL);
+    sigset_t only_chld;
+    sigemptyset(&only_chld);
+    sigaddset(&only_chld, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &only_chld, NULL);
+    sp.self = getpid();
     spawner_main(&sp);
 }
