@@ -119,14 +119,22 @@ static int worker_of(struct spawner *sp, pid_t pid)
     return -1;
 }
 
+/* Reaps exited workers. A worker that died abnormally is followed by SIGKILL
+   to its process group, sent while it is still a zombie: until it is reaped,
+   neither its pid nor its group id can be reused. */
 static void reap(struct spawner *sp, int flags)
 {
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, flags)) > 0) {
-        int w = worker_of(sp, pid);
-        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+    for (;;) {
+        siginfo_t si = {0};
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | flags) != 0 || si.si_pid == 0)
+            return;
+        pid_t pid = si.si_pid;
+        if (!(si.si_code == CLD_EXITED && si.si_status == 0))
             kill(-pid, SIGKILL); /* what the task left running in its group */
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        int w = worker_of(sp, pid);
         if (w >= 0) {
             sp->pool->workers[w].pid = 0;
             report(sp, REPORT_EXITED, w, pid, status);
