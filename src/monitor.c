@@ -381,15 +381,17 @@ static void *monitor_main(void *arg)
             atomic_store(&shm->monitor_asleep, 0);
             continue;
         }
+        /* taken under the lock: another thread may close the report channel */
+        struct pollfd fds[2] = {{.fd = pool->event_fd, .events = POLLIN},
+                                {.fd = pool->report_fd, .events = POLLIN}};
+        nfds_t nfds = pool->report_fd >= 0 ? 2 : 1;
         pthread_mutex_unlock(&pool->lock);
         int timeout = -1;
         if (next != PP_FOREVER) {
             uint64_t now = pp_now_ns();
             timeout = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
         }
-        struct pollfd fds[2] = {{.fd = pool->event_fd, .events = POLLIN},
-                                {.fd = pool->report_fd, .events = POLLIN}};
-        poll(fds, pool->report_fd >= 0 ? 2 : 1, timeout);
+        poll(fds, nfds, timeout);
         uint64_t count;
         while (read(pool->event_fd, &count, sizeof count) > 0)
             ;
