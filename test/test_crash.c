@@ -361,7 +361,8 @@ Test(crash, master_death_takes_every_process_with_it)
     double t0 = now_s();
     for (int i = 0; i < 4; i++)
         EVENTUALLY(process_gone(pids[i]), 5);
-    cr_assert_lt(now_s() - t0, 1.0, "spawner and workers exit within a second");
+    if (!instrumented()) /* valgrind's exit-time leak scan alone takes longer */
+        cr_assert_lt(now_s() - t0, 1.0, "spawner and workers exit within a second");
     cr_assert_eq(shm_entries(), shm_before, "nothing left in /dev/shm");
 }
 
