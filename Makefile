@@ -77,7 +77,7 @@ bench: $(BENCHES)
 asan:
 	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/test/procpool_tests
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:handle_abort=0 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/test/procpool_tests $(TEST_ARGS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:handle_abort=0 LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/test/procpool_tests $(TEST_ARGS)
 
 # Criterion cannot start under TSan (Criterion issue #274): the same suites are
 # built against a stand-in header and runner (test/tsan/).
