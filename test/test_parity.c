@@ -665,7 +665,9 @@ static void resubmit(pp_future *f, void *ud)
     (void)f;
     pp_pool *pool = ud;
     long v = 11;
-    pp_submit(pool, square_task, &v, sizeof v, &submitted_by_callback);
+    pp_future *g = NULL;
+    pp_submit(pool, square_task, &v, sizeof v, &g);
+    __atomic_store_n(&submitted_by_callback, g, __ATOMIC_RELEASE); /* the test thread polls it */
 }
 
 Test(parity, done_callback_may_submit)
