@@ -30,27 +30,33 @@ def echo(b):
     return b
 
 
-def ppe_benches():
+def tiny_and_roundtrip(impl, call):
+    """call(fn, arg) submits one task and returns something with the result as
+    call(...)(); the tiny-task and round-trip workloads for either executor."""
     n = 5000 if QUICK else 20000
+    rates = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        pending = [call(square, i) for i in range(n)]
+        for get in pending:
+            get()
+        rates.append(n / (time.perf_counter() - t0))
+    emit(impl, "tiny_tasks", statistics.median(rates), "tasks/s")
+
+    lat = []
+    for i in range(1000 if QUICK else 3000):
+        t0 = time.perf_counter()
+        call(square, i)()
+        lat.append((time.perf_counter() - t0) * 1e6)
+    lat.sort()
+    emit(impl, "roundtrip_median", lat[len(lat) // 2], "us")
+    emit(impl, "roundtrip_p99", lat[len(lat) * 99 // 100], "us")
+
+
+def ppe_benches():
     with ProcessPoolExecutor(WORKERS) as ex:
         list(ex.map(square, range(100)))  # start the workers
-        rates = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            fs = [ex.submit(square, i) for i in range(n)]
-            for f in fs:
-                f.result()
-            rates.append(n / (time.perf_counter() - t0))
-        emit("ppe", "tiny_tasks", statistics.median(rates), "tasks/s")
-
-        lat = []
-        for i in range(1000 if QUICK else 3000):
-            t0 = time.perf_counter()
-            ex.submit(square, i).result()
-            lat.append((time.perf_counter() - t0) * 1e6)
-        lat.sort()
-        emit("ppe", "roundtrip_median", lat[len(lat) // 2], "us")
-        emit("ppe", "roundtrip_p99", lat[len(lat) * 99 // 100], "us")
+        tiny_and_roundtrip("ppe", lambda fn, arg: ex.submit(fn, arg).result)
 
         items = list(range(1000000 if QUICK else 10000000))
         t0 = time.perf_counter()
@@ -83,26 +89,9 @@ def ppe_benches():
 
 
 def mp_benches():
-    n = 5000 if QUICK else 20000
     with mp.Pool(WORKERS) as pool:
         pool.map(square, range(100))
-        rates = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            rs = [pool.apply_async(square, (i,)) for i in range(n)]
-            for r in rs:
-                r.get()
-            rates.append(n / (time.perf_counter() - t0))
-        emit("mp_pool", "tiny_tasks", statistics.median(rates), "tasks/s")
-
-        lat = []
-        for i in range(1000 if QUICK else 3000):
-            t0 = time.perf_counter()
-            pool.apply_async(square, (i,)).get()
-            lat.append((time.perf_counter() - t0) * 1e6)
-        lat.sort()
-        emit("mp_pool", "roundtrip_median", lat[len(lat) // 2], "us")
-        emit("mp_pool", "roundtrip_p99", lat[len(lat) * 99 // 100], "us")
+        tiny_and_roundtrip("mp_pool", lambda fn, arg: pool.apply_async(fn, (arg,)).get)
 
         items = list(range(1000000 if QUICK else 10000000))
         rates = []

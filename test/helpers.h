@@ -110,17 +110,6 @@ static inline int crash_on_negative_task(pp_task *t, const void *arg, size_t len
     return pp_task_return(t, &sq, sizeof sq);
 }
 
-/* Never returns, and never reports (for tests that only need busy workers). */
-static inline int block_task_never(pp_task *t, const void *arg, size_t len)
-{
-    (void)t;
-    (void)arg;
-    (void)len;
-    for (;;)
-        pause();
-    return 0;
-}
-
 static inline int forever_task(pp_task *t, const void *arg, size_t len)
 {
     (void)t;

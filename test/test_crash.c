@@ -340,7 +340,7 @@ Test(crash, master_death_takes_every_process_with_it)
             pp_future *f;
             long v = 0;
             const void *data;
-            pp_submit(pool, block_task_never, &v, sizeof v, &f); /* keeps each worker busy */
+            pp_submit(pool, forever_task, &v, sizeof v, &f); /* keeps each worker busy */
             (void)data;
         }
         children_of(getpid(), pids, 1); /* the spawner */
