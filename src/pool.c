@@ -76,11 +76,17 @@ static void teardown(pp_pool *pool)
 static int start_processes(pp_pool *pool)
 {
     int cmd[2], rep[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cmd) != 0)
+    pp_registry_lock(); /* no other spawner forks until ours is registered */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cmd) != 0) {
+        pp_registry_unlock();
         return PP_ESYS;
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rep) != 0) {
+        int saved = errno;
         close(cmd[0]);
         close(cmd[1]);
+        pp_registry_unlock();
+        errno = saved;
         return PP_ESYS;
     }
     pool->cmd_fd = cmd[1];
@@ -91,12 +97,14 @@ static int start_processes(pp_pool *pool)
     int saved = errno;
     close(cmd[0]);
     close(rep[1]);
+    if (pool->spawner > 0)
+        pp_registry_add(pool);
+    pp_registry_unlock();
     if (pool->spawner < 0) {
         pool->spawner = 0;
         errno = saved;
         return PP_ESYS;
     }
-    pp_registry_add(pool);
     for (uint32_t w = 0; w < pool->nworkers; w++) {
         if (pp_spawner_send(pool, SPAWN_START, (int)w, 0) != PP_OK)
             return PP_ESYS;

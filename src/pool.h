@@ -86,6 +86,7 @@ struct pp_pool {
     size_t unfinished; /* futures not yet done */
     int cmd_fd, report_fd, event_fd;
     pid_t spawner;
+    pp_pool *registry_next;        /* the process's live pools (spawner.c) */
     pthread_t monitor;
     bool stop_monitor; /* pp_pool_destroy asks the monitor to end */
     bool shutdown;     /* no more submits */
@@ -135,7 +136,9 @@ struct pp_report {
     int32_t kind, worker, pid, status;
 };
 int pp_spawner_fork(pp_pool *pool, int cmd_read, int report_write);
-void pp_registry_add(pp_pool *pool);
+void pp_registry_lock(void);
+void pp_registry_unlock(void);
+void pp_registry_add(pp_pool *pool); /* with the registry lock held */
 void pp_registry_remove(pp_pool *pool);
 
 /* worker.c */

@@ -30,36 +30,44 @@
 
 #include "pool.h"
 
-/* Descriptors of every live pool of this process: a new spawner closes the
-   ones that belong to other pools, so it cannot keep their pipes open. */
+/* Every live pool of this process, so that a new spawner can close the
+   descriptors of the others and not keep their channels open. Making a pool's
+   channels, forking its spawner and registering it happen under this lock
+   (see pool.c), so no spawner is forked between the first and the last. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static pp_pool *registry[64];
+static pp_pool *registry;
 
-void pp_registry_add(pp_pool *pool)
+void pp_registry_lock(void)
 {
     pthread_mutex_lock(&registry_lock);
-    for (int i = 0; i < 64; i++)
-        if (!registry[i]) {
-            registry[i] = pool;
-            break;
-        }
+}
+
+void pp_registry_unlock(void)
+{
     pthread_mutex_unlock(&registry_lock);
+}
+
+void pp_registry_add(pp_pool *pool) /* under the lock */
+{
+    pool->registry_next = registry;
+    registry = pool;
 }
 
 void pp_registry_remove(pp_pool *pool)
 {
     pthread_mutex_lock(&registry_lock);
-    for (int i = 0; i < 64; i++)
-        if (registry[i] == pool)
-            registry[i] = NULL;
+    for (pp_pool **p = &registry; *p; p = &(*p)->registry_next)
+        if (*p == pool) {
+            *p = pool->registry_next;
+            break;
+        }
     pthread_mutex_unlock(&registry_lock);
 }
 
 static void close_other_pools(pp_pool *self)
 {
-    for (int i = 0; i < 64; i++) {
-        pp_pool *p = registry[i];
-        if (p && p != self) {
+    for (pp_pool *p = registry; p; p = p->registry_next) {
+        if (p != self) {
             close(p->cmd_fd);
             close(p->report_fd);
             close(p->event_fd);
@@ -210,10 +218,8 @@ int pp_spawner_fork(pp_pool *pool, int cmd_read, int report_write)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &sp.worker_mask);
     sigaction(SIGCHLD, NULL, &sp.worker_chld);
-    pthread_mutex_lock(&registry_lock); /* a stable registry for the child */
-    pid_t pid = fork();
+    pid_t pid = fork(); /* the caller holds the registry lock */
     int saved = errno;
-    pthread_mutex_unlock(&registry_lock);
     if (pid != 0) {
         pthread_sigmask(SIG_SETMASK, &sp.worker_mask, NULL);
         errno = saved;

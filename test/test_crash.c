@@ -404,6 +404,40 @@ Test(crash, a_killed_spawner_breaks_the_pool_cleanly)
     pp_pool_destroy(pool);
 }
 
+static void *pool_lives(void *arg)
+{
+    long *errors = arg;
+    for (long i = 0; i < 5; i++) {
+        pp_pool *pool;
+        pp_future *f;
+        const void *data;
+        if (pp_pool_create(&pool, &(pp_config){.max_workers = 1}) != PP_OK) {
+            (*errors)++;
+            continue;
+        }
+        if (pp_submit(pool, square_task, &i, sizeof i, &f) != PP_OK || pp_future_result(f, 30, &data, NULL) != PP_OK ||
+            *(const long *)data != i * i)
+            (*errors)++;
+        pp_pool_destroy(pool); /* must not wait on a spawner of another pool */
+    }
+    return NULL;
+}
+
+Test(crash, pools_made_and_destroyed_in_parallel_threads_stay_independent)
+{
+    pp_pool *outer = pool_of(1);
+    pthread_t th[3];
+    long errors[3] = {0};
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, pool_lives, &errors[i]);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(errors[i], 0, "thread %d", i);
+    }
+    cr_assert_eq(result_long(submit_long(outer, square_task, 3)), 9);
+    pp_pool_destroy(outer);
+}
+
 /* ---- the program's own children ------------------------------------------- */
 
 Test(crash, the_programs_children_stay_its_own)
