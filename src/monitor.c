@@ -201,12 +201,8 @@ bool pp_read_reports(pp_pool *pool, bool block)
         break;
     }
     /* EOF: the spawner has exited (asked to, or killed) */
-    close(pool->report_fd);
-    pool->report_fd = -1;
-    if (pool->cmd_fd >= 0) {
-        close(pool->cmd_fd);
-        pool->cmd_fd = -1;
-    }
+    pp_close_fd(&pool->report_fd);
+    pp_close_fd(&pool->cmd_fd);
     while (waitpid(pool->spawner, NULL, 0) < 0 && errno == EINTR)
         ;
     pool->spawner_gone = true;
@@ -305,10 +301,8 @@ static void manage_workers(pp_pool *pool)
     }
     /* shut down and drained: let the spawner go; its EOF ends the reports */
     if (pool->shutdown && atomic_load(&shm->closing) && !pool->alive && !pool->starting &&
-        !pool->unfinished && pool->cmd_fd >= 0) {
-        close(pool->cmd_fd);
-        pool->cmd_fd = -1;
-    }
+        !pool->unfinished && pool->cmd_fd >= 0)
+        pp_close_fd(&pool->cmd_fd);
 }
 
 static void run_callbacks(pp_pool *pool)

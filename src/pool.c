@@ -40,23 +40,16 @@ static uint32_t slot_count(uint32_t workers)
     return n;
 }
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
 /* Frees everything the pool holds; the monitor thread must not be running. */
 static void teardown(pp_pool *pool)
 {
-    close_fd(&pool->cmd_fd); /* EOF: the spawner kills what is left and exits */
+    pp_registry_remove(pool); /* before its descriptors are closed and reused */
+    pp_close_fd(&pool->cmd_fd); /* EOF: the spawner kills what is left and exits */
     if (pool->spawner > 0 && !pool->spawner_gone)
         while (waitpid(pool->spawner, NULL, 0) < 0 && errno == EINTR)
             ;
-    close_fd(&pool->report_fd);
-    close_fd(&pool->event_fd);
-    pp_registry_remove(pool);
+    pp_close_fd(&pool->report_fd);
+    pp_close_fd(&pool->event_fd);
     while (pool->live.next != &pool->live)
         pp_future_free(pool->live.next);
     pp_arena_fini(&pool->arena);

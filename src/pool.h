@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "procpool.h"
@@ -147,6 +148,17 @@ _Noreturn void pp_worker_main(pp_pool *pool, uint32_t w);
 
 /* future.c */
 int pp_wait_done(struct pp_future *f, uint64_t deadline);
+
+/* Closes *fd and sets it to -1, clearing it first: a spawner forked by another
+   thread meanwhile reads pool descriptors to close, and must never see a
+   number that is already free for reuse. */
+static inline void pp_close_fd(int *fd)
+{
+    int old = *fd;
+    *fd = -1;
+    if (old >= 0)
+        close(old);
+}
 
 /* Master-side calls refuse to run inside a worker. */
 #define PP_MASTER_ONLY()                                                                                     \
