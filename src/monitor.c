@@ -264,12 +264,13 @@ static uint64_t check_deadlines(pp_pool *pool)
         if (!running || ST_WORKER(st) != w || !limit || !started || atomic_load(&rec->seq) != seq ||
             atomic_load(&slot->state) != st)
             continue;
-        if (now - started >= limit) {
+        uint64_t expiry = started + limit; /* started may be later than now */
+        if (now >= expiry) {
             wi->deadline_kill = true;
             wi->kill_seq = seq;
             pp_spawner_send(pool, SPAWN_KILL, (int)w, SIGKILL);
-        } else if (started + limit < next) {
-            next = started + limit;
+        } else if (expiry < next) {
+            next = expiry;
         }
     }
     return next;
