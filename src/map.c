@@ -58,7 +58,6 @@ int pp_run_chunk(pp_task *t, const void *arg, size_t arg_len)
     for (uint64_t i = 0; i < h.count; i++) {
         t->item_out = results + i * h.result_size;
         t->item_cap = h.result_size;
-        t->item_len = 0;
         t->item_status = PP_OK;
         memset(t->item_out, 0, h.result_size);
         int rc = h.fn(t, items + i * h.item_size, h.item_size);

@@ -43,7 +43,7 @@ static uint32_t slot_count(uint32_t workers)
 /* Frees everything the pool holds; the monitor thread must not be running. */
 static void teardown(pp_pool *pool)
 {
-    pp_registry_remove(pool); /* before its descriptors are closed and reused */
+    pp_registry_remove(pool);   /* before its descriptors are closed and reused */
     pp_close_fd(&pool->cmd_fd); /* EOF: the spawner kills what is left and exits */
     if (pool->spawner > 0 && !pool->spawner_gone)
         while (waitpid(pool->spawner, NULL, 0) < 0 && errno == EINTR)
@@ -156,7 +156,6 @@ int pp_pool_create(pp_pool **out, const pp_config *config)
         errno = saved;
         return PP_ESYS;
     }
-    pool->shm->max_tasks_per_child = cfg.max_tasks_per_child;
     pp_arena_init(&pool->arena, (char *)pool->shm, pool->shm->arena_start, pool->shm->arena_end,
                   cfg.shm_bytes ? cfg.shm_bytes : DEFAULT_SHM_BYTES);
 

@@ -87,7 +87,7 @@ struct pp_pool {
     size_t unfinished; /* futures not yet done */
     int cmd_fd, report_fd, event_fd;
     pid_t spawner;
-    pp_pool *registry_next;        /* the process's live pools (spawner.c) */
+    pp_pool *registry_next; /* the process's live pools (spawner.c) */
     pthread_t monitor;
     bool stop_monitor; /* pp_pool_destroy asks the monitor to end */
     bool shutdown;     /* no more submits */

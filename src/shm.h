@@ -66,7 +66,6 @@ struct pp_worker_rec {
 
 struct pp_shm {
     uint32_t nslots, nworkers;
-    uint32_t max_tasks_per_child;
     int event_fd;                    /* workers kick the master's monitor here */
     uint64_t arena_start, arena_end; /* offsets of the payload arena */
     _Atomic uint64_t *done_bits;     /* a set bit: that slot may be DONE */

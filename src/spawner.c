@@ -78,7 +78,7 @@ static void close_other_pools(pp_pool *self)
 struct spawner {
     pp_pool *pool;
     int cmd_fd, report_fd;
-    int wake[2];                  /* self-pipe: SIGCHLD arrived */
+    int wake[2]; /* self-pipe: SIGCHLD arrived */
     pid_t self;
     sigset_t worker_mask;         /* the master's mask when the pool was made */
     struct sigaction worker_chld; /* the program's SIGCHLD disposition */

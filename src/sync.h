@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define PP_FOREVER UINT64_MAX
-#define PP_POLL 0 /* a deadline long past: look once, never sleep */
+#define PP_POLL    0 /* a deadline long past: look once, never sleep */
 
 uint64_t pp_now_ns(void);
 /* Absolute deadline for a timeout in seconds (< 0: PP_FOREVER, 0: PP_POLL). */

@@ -20,7 +20,6 @@ struct pp_task {
     uint64_t res_off, res_len; /* where the result was placed */
     unsigned char *item_out;   /* map item: its result cell, NULL otherwise */
     size_t item_cap;           /* map item: result_size */
-    size_t item_len;           /* map item: bytes set */
     int item_status;           /* map item: PP_OK, or PP_EINVAL for a result too long */
     uint32_t msg_len;
     char msg[PP_MESSAGE_MAX + 1];

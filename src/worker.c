@@ -234,7 +234,6 @@ void *pp_task_result_buffer(pp_task *task, size_t len)
             task->item_status = PP_EINVAL;
             return NULL;
         }
-        task->item_len = len;
         task->item_status = PP_OK;
         return task->item_out;
     }

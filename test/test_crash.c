@@ -416,8 +416,8 @@ static void *pool_lives(void *arg)
             (*errors)++;
             continue;
         }
-        if (pp_submit(pool, square_task, &i, sizeof i, &f) != PP_OK || pp_future_result(f, 30, &data, NULL) != PP_OK ||
-            *(const long *)data != i * i)
+        if (pp_submit(pool, square_task, &i, sizeof i, &f) != PP_OK ||
+            pp_future_result(f, 30, &data, NULL) != PP_OK || *(const long *)data != i * i)
             (*errors)++;
         pp_pool_destroy(pool); /* must not wait on a spawner of another pool */
     }
