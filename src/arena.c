@@ -11,12 +11,12 @@
 
 #define PAGE 4096u
 
-void pp_arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget)
+void pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget)
 {
     *a = (struct pp_arena){.base = base, .start = start, .end = end, .fresh = start, .budget = budget};
 }
 
-void pp_arena_fini(struct pp_arena *a)
+void pp__arena_fini(struct pp_arena *a)
 {
     for (int c = 0; c < PP_ARENA_CLASSES; c++)
         free(a->free[c].offs);
@@ -30,7 +30,7 @@ static int class_of(uint64_t size)
     return c;
 }
 
-int pp_arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out)
+int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out)
 {
     int c = class_of(size);
     if (c >= PP_ARENA_CLASSES)
@@ -54,7 +54,7 @@ int pp_arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out)
     return PP_OK;
 }
 
-void pp_arena_free(struct pp_arena *a, pp_block *b)
+void pp__arena_free(struct pp_arena *a, pp_block *b)
 {
     if (!b->off)
         return;

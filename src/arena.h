@@ -19,6 +19,7 @@
 
 #define PP_ARENA_MIN_CLASS 6 /* 64-byte blocks and up */
 #define PP_ARENA_CLASSES   48
+#define PP_ARENA_MAX_BLOCK ((uint64_t)1 << 46) /* larger requests are PP_ENOMEM, never summed */
 
 typedef struct pp_block {
     uint64_t off;  /* offset from the mapping's base; 0: no block */
@@ -41,11 +42,11 @@ struct pp_arena {
     struct pp_free_list free[PP_ARENA_CLASSES];
 };
 
-void pp_arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget);
-void pp_arena_fini(struct pp_arena *a);
-int pp_arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out); /* PP_OK or PP_ENOMEM */
-void pp_arena_free(struct pp_arena *a, pp_block *b);                  /* no-op on an empty block */
-static inline void *pp_block_ptr(const struct pp_arena *a, pp_block b)
+void pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget);
+void pp__arena_fini(struct pp_arena *a);
+int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out); /* PP_OK or PP_ENOMEM */
+void pp__arena_free(struct pp_arena *a, pp_block *b);                  /* no-op on an empty block */
+static inline void *pp__block_ptr(const struct pp_arena *a, pp_block b)
 {
     return a->base + b.off;
 }

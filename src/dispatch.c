@@ -12,22 +12,51 @@
  * Harvesting turns a DONE slot back into a free one: a small result is copied
  * into the future, a large one stays where the worker wrote it and the future
  * keeps that arena block until it is released.
+ *
+ * Ring cells. A cancelled task leaves its cell in the ring until a worker
+ * pops it. A slot is therefore free for a new task only once the ring's
+ * head has passed the cell of its last push (head >= pushed_at, the cell's
+ * position + 1; 0 for a slot never pushed); until then it waits
+ * in limbo. Requeuing pushes again only under the same condition. Hence
+ * INVARIANT 1: each slot has at most one unconsumed cell, the ring holds at
+ * most nslots cells, and a push (capacity 2 * nslots) never fails: no task is
+ * ever parked outside both the ring and the backlog.
+ *
+ * The pending-work rule: who is woken for work nobody will take. Work the
+ * master holds is the backlog; workers can take only what is in the ring.
+ *   - A push wakes one sleeping worker unless enough spinners will take what
+ *     the ring holds (wake_one_worker).
+ *   - While the backlog is not empty, kick_below is set, and a worker kicks
+ *     the monitor (a) when it publishes a result while the ring holds fewer
+ *     than kick_below cells, and (b) always before it goes to sleep.
+ *   - A kicked monitor harvests, sweeps limbo and feeds (pp__harvest_all).
+ * INVARIANT 2: while the backlog is not empty, some process will call
+ * pp__harvest_all after the last slot comes free. A slot comes free when a
+ * worker publishes or pops a stale cell; that worker then runs a task (and
+ * publishes again) or goes to sleep, and either kicks while the ring is low.
+ * Master threads waiting on a queued future harvest before they sleep.
  */
 #define _GNU_SOURCE
+#include "dispatch.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "pool.h"
+#include "ring.h"
+#include "sync.h"
 
-static uint64_t align16(uint64_t v)
+/* The pool whose monitor this thread is, set by the monitor itself (reading
+   pool->monitor could race with pthread_create storing it). */
+static _Thread_local const pp_pool *monitor_of_this_thread;
+
+void pp__set_monitor_thread(const pp_pool *pool)
 {
-    return (v + 15) & ~(uint64_t)15;
+    monitor_of_this_thread = pool;
 }
 
-/* Arena bytes for a large argument plus room for the result behind it. */
-static uint64_t arg_block_size(uint64_t arg_len, uint64_t result_hint)
+bool pp__on_monitor_thread(const pp_pool *pool)
 {
-    return align16(arg_len) + (result_hint > arg_len ? result_hint : arg_len);
+    return monitor_of_this_thread == pool;
 }
 
 /* After a push: wake a sleeping worker unless enough spinning ones will take
@@ -36,16 +65,50 @@ static void wake_one_worker(struct pp_shm *shm)
 {
     atomic_fetch_add(&shm->work_seq, 1);
     if (atomic_load(&shm->idle_workers) &&
-        (int64_t)pp_ring_count(&shm->ring) > (int64_t)atomic_load(&shm->spinners))
-        pp_futex_wake(&shm->work_seq, 1, true);
+        (int64_t)pp__ring_count(&shm->ring) > (int64_t)atomic_load(&shm->spinners))
+        pp__futex_wake(&shm->work_seq, 1, true);
 }
 
+static bool cell_consumed(pp_pool *pool, uint32_t s)
+{
+    return pp__ring_head(&pool->shm->ring) >= pool->slots[s].pushed_at;
+}
+
+/* Puts a PENDING slot where workers find it (see INVARIANT 1). */
 static void push_slot(pp_pool *pool, uint32_t s)
 {
-    if (pp_ring_push(&pool->shm->ring, s))
-        wake_one_worker(pool->shm);
+    if (cell_consumed(pool, s)) {
+        pool->slots[s].pushed_at = pp__ring_tail(&pool->shm->ring) + 1;
+        pp__ring_push(&pool->shm->ring, s); /* cannot fail: INVARIANT 1 */
+    }
+    wake_one_worker(pool->shm);
+}
+
+/* A slot nobody owns any more goes back to the free stack, or to limbo while
+   its last cell is in the ring. */
+static void release_slot(pp_pool *pool, uint32_t s)
+{
+    if (cell_consumed(pool, s))
+        pool->free_slots[pool->nfree++] = s;
     else
-        pool->unpushed[pool->nunpushed++] = s;
+        pool->limbo[pool->nlimbo++] = s;
+}
+
+static void sweep_limbo(pp_pool *pool)
+{
+    uint64_t head = pp__ring_head(&pool->shm->ring);
+    if (!pool->nlimbo || head == pool->limbo_head)
+        return;
+    pool->limbo_head = head;
+    for (uint32_t i = 0; i < pool->nlimbo;) {
+        uint32_t s = pool->limbo[i];
+        if (head >= pool->slots[s].pushed_at) {
+            pool->free_slots[pool->nfree++] = s;
+            pool->limbo[i] = pool->limbo[--pool->nlimbo];
+        } else {
+            i++;
+        }
+    }
 }
 
 static void copy_arg(void *dst, const struct pp_arg *arg)
@@ -56,23 +119,8 @@ static void copy_arg(void *dst, const struct pp_arg *arg)
         memcpy((char *)dst + arg->head_len, arg->body, arg->body_len);
 }
 
-/* Gives the slot's state word a new generation: whoever sleeps on it wakes and
-   whatever still points at it (a stale ring cell, a dead worker) finds it stale. */
-static void retire_state(struct pp_slot *slot)
-{
-    uint32_t gen = ST_GEN(atomic_load_explicit(&slot->state, memory_order_relaxed)) + 1;
-    atomic_store_explicit(&slot->state, ST_MAKE(SLOT_FREE, 0, gen), memory_order_release);
-    if (atomic_load(&slot->waiters))
-        pp_futex_wake(&slot->state, 0x7fffffff, true);
-}
-
-void pp_slot_reclaim(pp_pool *pool, uint32_t s)
-{
-    pool->free_slots[pool->nfree++] = s;
-}
-
 /* Moves f into a free slot; small_arg holds the argument unless f->block does. */
-static void dispatch(pp_pool *pool, struct pp_future *f, const struct pp_arg *small_arg)
+static void dispatch(pp_pool *pool, pp_future *f, const struct pp_arg *small_arg)
 {
     uint32_t s = pool->free_slots[--pool->nfree];
     struct pp_slot *slot = &pool->shm->slots[s];
@@ -80,13 +128,11 @@ static void dispatch(pp_pool *pool, struct pp_future *f, const struct pp_arg *sm
     char *base = (char *)pool->shm;
 
     slot->fn = f->fn;
-    slot->flags = (f->flags & FUT_MAP_CHUNK) ? SLOT_MAP_CHUNK : 0;
     slot->deadline_ns = f->deadline_ns;
     slot->arg_len = f->arg_len;
     slot->code = 0;
     slot->res_off = slot->res_len = slot->grow_len = 0;
     slot->msg_len = 0;
-    atomic_store_explicit(&slot->progress, 0, memory_order_relaxed);
     slot->grant_off = slot->grant_cap = 0;
     si->owner = f;
     si->arg = f->block;
@@ -94,27 +140,26 @@ static void dispatch(pp_pool *pool, struct pp_future *f, const struct pp_arg *sm
     f->block = (pp_block){0};
     if (si->arg.off) {
         slot->arg_off = si->arg.off;
-        slot->grant_off = si->arg.off + align16(f->arg_len);
-        slot->grant_cap = si->arg.size - align16(f->arg_len);
+        slot->grant_off = si->arg.off + pp__align16(f->arg_len);
+        slot->grant_cap = si->arg.size - pp__align16(f->arg_len);
     } else {
         slot->arg_off = (uint64_t)((char *)slot->data - base);
         copy_arg(slot->data, small_arg);
-        if (f->result_hint > PP_SLOT_DATA - align16(f->arg_len) &&
-            pp_arena_alloc(&pool->arena, f->result_hint, &si->grant) == PP_OK) {
+        if (f->result_hint > PP_SLOT_DATA - pp__align16(f->arg_len) &&
+            pp__arena_alloc(&pool->arena, f->result_hint, &si->grant) == PP_OK) {
             slot->grant_off = si->grant.off;
             slot->grant_cap = si->grant.size;
         }
     }
     f->slot = s;
     atomic_store_explicit(&f->phase, PHASE_DISPATCHED, memory_order_release);
-    uint32_t gen = ST_GEN(atomic_load_explicit(&slot->state, memory_order_relaxed)) + 1;
-    atomic_store_explicit(&slot->state, ST_MAKE(SLOT_PENDING, 0, gen), memory_order_release);
+    pp__slot_renew(slot, SLOT_PENDING);
     push_slot(pool, s);
 }
 
-static struct pp_future *future_new(pp_pool *pool)
+static pp_future *future_new(pp_pool *pool)
 {
-    struct pp_future *f = calloc(1, sizeof *f);
+    pp_future *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     f->pool = pool;
@@ -126,7 +171,16 @@ static struct pp_future *future_new(pp_pool *pool)
     return f;
 }
 
-void pp_future_free(struct pp_future *f)
+static void drop_heap_arg(pp_future *f)
+{
+    if (f->flags & FUT_HEAP_ARG) {
+        free((void *)f->result);
+        f->result = NULL;
+        f->flags &= ~(uint32_t)FUT_HEAP_ARG;
+    }
+}
+
+void pp__future_free(pp_future *f)
 {
     pp_pool *pool = f->pool;
     f->prev->next = f->next;
@@ -137,21 +191,21 @@ void pp_future_free(struct pp_future *f)
     }
     if (f->flags & (FUT_HEAP_RESULT | FUT_HEAP_ARG))
         free((void *)f->result);
-    pp_arena_free(&pool->arena, &f->block);
+    pp__arena_free(&pool->arena, &f->block);
     free(f->message);
     free(f);
 }
 
-void pp_future_maybe_free(struct pp_future *f)
+void pp__future_maybe_free(pp_future *f)
 {
     if ((f->flags & FUT_RELEASED) && !(f->flags & (FUT_QUEUED | FUT_CALLBACKS)) &&
         atomic_load_explicit(&f->phase, memory_order_relaxed) == PHASE_DONE)
-        pp_future_free(f);
+        pp__future_free(f);
 }
 
 /* Keeps a queued future's small argument until a slot takes it (a large one
    is already in f->block). */
-static int stage_arg(struct pp_future *f, const struct pp_arg *arg)
+static int stage_arg(pp_future *f, const struct pp_arg *arg)
 {
     size_t len = arg->head_len + arg->body_len;
     if (len <= sizeof f->small) {
@@ -167,38 +221,42 @@ static int stage_arg(struct pp_future *f, const struct pp_arg *arg)
     return PP_OK;
 }
 
-int pp_submit_locked(pp_pool *pool, pp_fn fn, const struct pp_arg *arg, uint64_t deadline_ns,
-                     uint64_t result_hint, uint32_t flags, pp_future **out)
+int pp__submit_locked(pp_pool *pool, pp_fn fn, const struct pp_arg *arg, uint64_t deadline_ns,
+                      uint64_t result_hint, pp_future **out)
 {
-    size_t arg_len = arg->head_len + arg->body_len;
     if (pool->broken)
         return PP_EBROKEN;
     if (pool->shutdown)
         return PP_ESHUTDOWN;
-    struct pp_future *f = future_new(pool);
+    /* sizes past any arena are refused before they enter a sum */
+    if (arg->head_len > PP_ARENA_MAX_BLOCK || arg->body_len > PP_ARENA_MAX_BLOCK ||
+        result_hint > PP_ARENA_MAX_BLOCK)
+        return PP_ENOMEM;
+    uint64_t arg_len = arg->head_len + arg->body_len;
+    pp_future *f = future_new(pool);
     if (!f)
         return PP_ENOMEM;
     f->fn = fn;
     f->arg_len = arg_len;
     f->deadline_ns = deadline_ns;
     f->result_hint = result_hint;
-    f->flags = flags;
-    if (arg_len > PP_SLOT_DATA) {
-        int rc = pp_arena_alloc(&pool->arena, arg_block_size(arg_len, result_hint), &f->block);
+    if (arg_len > PP_SLOT_DATA) { /* the block also holds room for the result */
+        uint64_t room = result_hint > arg_len ? result_hint : arg_len;
+        int rc = pp__arena_alloc(&pool->arena, pp__align16(arg_len) + room, &f->block);
         if (rc != PP_OK) {
-            pp_future_free(f);
+            pp__future_free(f);
             return rc;
         }
-        copy_arg(pp_block_ptr(&pool->arena, f->block), arg);
+        copy_arg(pp__block_ptr(&pool->arena, f->block), arg);
     }
     if (!pool->nfree)
-        pp_harvest_all(pool); /* slots may be done but not yet harvested */
+        pp__harvest_all(pool); /* slots may be done, or out of limbo */
     if (!pool->backlog && pool->nfree) {
         dispatch(pool, f, arg);
     } else {
         int rc = stage_arg(f, arg);
         if (rc != PP_OK) {
-            pp_future_free(f);
+            pp__future_free(f);
             return rc;
         }
         if (pool->backlog_tail)
@@ -207,7 +265,7 @@ int pp_submit_locked(pp_pool *pool, pp_fn fn, const struct pp_arg *arg, uint64_t
             pool->backlog = f;
         pool->backlog_tail = f;
         f->flags |= FUT_QUEUED;
-        pp_update_kicks(pool);
+        pp__update_kicks(pool);
     }
     pool->stats.submitted++;
     pool->unfinished++;
@@ -215,9 +273,9 @@ int pp_submit_locked(pp_pool *pool, pp_fn fn, const struct pp_arg *arg, uint64_t
     return PP_OK;
 }
 
-static struct pp_future *backlog_pop(pp_pool *pool)
+static pp_future *backlog_pop(pp_pool *pool)
 {
-    struct pp_future *f = pool->backlog;
+    pp_future *f = pool->backlog;
     pool->backlog = f->qnext;
     if (!pool->backlog)
         pool->backlog_tail = NULL;
@@ -226,43 +284,45 @@ static struct pp_future *backlog_pop(pp_pool *pool)
     return f;
 }
 
-void pp_feed(pp_pool *pool)
+static void feed(pp_pool *pool)
 {
-    uint32_t n = pool->nunpushed;
-    pool->nunpushed = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t s = pool->unpushed[i];
-        if (ST_KIND(atomic_load(&pool->shm->slots[s].state)) == SLOT_PENDING)
-            push_slot(pool, s);
-    }
     bool moved = false;
     while (pool->backlog && pool->nfree && !pool->broken) {
-        struct pp_future *f = backlog_pop(pool);
+        pp_future *f = backlog_pop(pool);
         if (atomic_load_explicit(&f->phase, memory_order_relaxed) == PHASE_DONE) {
-            pp_future_maybe_free(f); /* cancelled while queued */
+            pp__future_maybe_free(f); /* cancelled while queued */
             continue;
         }
         struct pp_arg small = {.body = (f->flags & FUT_HEAP_ARG) ? f->result : f->small,
                                .body_len = f->arg_len};
         dispatch(pool, f, &small);
-        if (f->flags & FUT_HEAP_ARG) {
-            free((void *)f->result);
-            f->result = NULL;
-            f->flags &= ~(uint32_t)FUT_HEAP_ARG;
-        }
+        drop_heap_arg(f);
         moved = true;
     }
-    if (moved) {
-        pp_update_kicks(pool);
-        pp_epoch_bump();
+    if (moved || !pool->backlog) {
+        pp__update_kicks(pool);
+        pp__epoch_bump();
     }
 }
 
-void pp_update_kicks(pp_pool *pool)
+void pp__update_kicks(pp_pool *pool)
 {
     struct pp_shm *shm = pool->shm;
     atomic_store(&shm->kick_on_done, pool->done_interest || pool->cb_waiting || pool->shutdown);
     atomic_store(&shm->kick_below, pool->backlog ? shm->nslots / 2 : 0);
+}
+
+bool pp__feed_possible(pp_pool *pool)
+{
+    struct pp_shm *shm = pool->shm;
+    if (!pool->backlog || pool->broken)
+        return false;
+    if (pool->nfree || (pool->nlimbo && pp__ring_head(&shm->ring) != pool->limbo_head))
+        return true;
+    for (uint32_t i = 0; i <= shm->nslots / 64; i++)
+        if (atomic_load(&shm->done_bits[i]))
+            return true;
+    return false;
 }
 
 /* Frees what the slot held, except the block (if any) that holds [off, off+len). */
@@ -277,14 +337,14 @@ static pp_block keep_block(pp_pool *pool, struct pp_slot_info *si, uint64_t off,
             *b = (pp_block){0};
         }
     }
-    pp_arena_free(&pool->arena, &si->arg);
-    pp_arena_free(&pool->arena, &si->grant);
+    pp__arena_free(&pool->arena, &si->arg);
+    pp__arena_free(&pool->arena, &si->grant);
     return kept;
 }
 
 /* Gives f the result bytes the worker left at [off, off+len): PP_ECRASHED if
    they lie outside every space the slot was given. */
-static int take_result(pp_pool *pool, uint32_t s, struct pp_future *f, uint64_t off, uint64_t len)
+static int take_result(pp_pool *pool, uint32_t s, pp_future *f, uint64_t off, uint64_t len)
 {
     struct pp_slot *slot = &pool->shm->slots[s];
     char *base = (char *)pool->shm;
@@ -325,13 +385,13 @@ static char *slot_message(struct pp_slot *slot)
     return m;
 }
 
-bool pp_harvest(pp_pool *pool, uint32_t s)
+bool pp__harvest(pp_pool *pool, uint32_t s)
 {
     struct pp_slot *slot = &pool->shm->slots[s];
     struct pp_slot_info *si = &pool->slots[s];
     if (ST_KIND(atomic_load_explicit(&slot->state, memory_order_acquire)) != SLOT_DONE || !si->owner)
         return false;
-    struct pp_future *f = si->owner;
+    pp_future *f = si->owner;
     si->owner = NULL;
     int code = slot->code, status = PP_OK;
     char *msg = NULL;
@@ -342,14 +402,14 @@ bool pp_harvest(pp_pool *pool, uint32_t s)
     } else {
         status = take_result(pool, s, f, slot->res_off, slot->res_len);
     }
-    retire_state(slot);
-    pp_slot_reclaim(pool, s);
+    pp__slot_renew(slot, SLOT_FREE);
+    release_slot(pool, s);
     f->message = msg;
-    pp_complete(pool, f, status, code, NULL);
+    pp__complete(pool, f, status, code, NULL);
     return true;
 }
 
-void pp_harvest_all(pp_pool *pool)
+void pp__harvest_all(pp_pool *pool)
 {
     struct pp_shm *shm = pool->shm;
     uint32_t words = shm->nslots / 64 + 1;
@@ -361,44 +421,40 @@ void pp_harvest_all(pp_pool *pool)
             uint32_t s = i * 64 + (uint32_t)__builtin_ctzll(bits);
             bits &= bits - 1;
             if (s < shm->nslots)
-                pp_harvest(pool, s);
+                pp__harvest(pool, s);
         }
     }
-    pp_feed(pool);
+    sweep_limbo(pool);
+    feed(pool);
 }
 
-void pp_finish_slot(pp_pool *pool, uint32_t s, int status, int code, const char *message)
+void pp__finish_slot(pp_pool *pool, uint32_t s, int status, int code, const char *message)
 {
     struct pp_slot *slot = &pool->shm->slots[s];
     struct pp_slot_info *si = &pool->slots[s];
-    struct pp_future *f = si->owner;
+    pp_future *f = si->owner;
     if (!f)
         return;
     si->owner = NULL;
-    if ((f->flags & FUT_MAP_CHUNK) && slot->res_len) {
-        /* a map chunk keeps the items it finished (see map.c) */
-        if (take_result(pool, s, f, slot->res_off, slot->res_len) != PP_OK)
-            f->result_len = 0;
-        code = (int)atomic_load(&slot->progress);
-    } else {
+    /* what the task had reserved stays readable by the library (map.c
+       reads the items a chunk finished before its worker died) */
+    if (!slot->res_len || take_result(pool, s, f, slot->res_off, slot->res_len) != PP_OK)
         keep_block(pool, si, 0, 0);
-    }
-    pp_complete(pool, f, status, code, message);
-    retire_state(slot);
+    pp__slot_renew(slot, SLOT_FREE);
+    release_slot(pool, s);
+    pp__complete(pool, f, status, code, message);
 }
 
-void pp_requeue_slot(pp_pool *pool, uint32_t s)
+void pp__requeue_slot(pp_pool *pool, uint32_t s)
 {
     struct pp_slot *slot = &pool->shm->slots[s];
-    uint32_t gen = ST_GEN(atomic_load(&slot->state)) + 1;
     slot->res_off = slot->res_len = slot->grow_len = 0;
     slot->msg_len = 0;
-    atomic_store(&slot->progress, 0);
-    atomic_store_explicit(&slot->state, ST_MAKE(SLOT_PENDING, 0, gen), memory_order_release);
+    pp__slot_renew(slot, SLOT_PENDING);
     push_slot(pool, s);
 }
 
-void pp_complete(pp_pool *pool, struct pp_future *f, int status, int code, const char *message)
+void pp__complete(pp_pool *pool, pp_future *f, int status, int code, const char *message)
 {
     f->status = status;
     f->code = code;
@@ -425,28 +481,24 @@ void pp_complete(pp_pool *pool, struct pp_future *f, int status, int code, const
         else
             pool->cb_queue = f;
         pool->cb_tail = f;
-        if (!pp_on_monitor_thread(pool))
-            pp_shm_kick(pool->shm);
+        if (!pp__on_monitor_thread(pool))
+            pp__shm_kick(pool->shm);
     } else {
-        pp_future_maybe_free(f);
+        pp__future_maybe_free(f);
     }
-    pp_epoch_bump();
+    pp__epoch_bump();
 }
 
-bool pp_cancel_locked(pp_pool *pool, struct pp_future *f)
+bool pp__cancel_locked(pp_pool *pool, pp_future *f)
 {
     uint32_t phase = atomic_load_explicit(&f->phase, memory_order_relaxed);
     if (phase == PHASE_DONE)
         return f->status == PP_ECANCELLED;
     if (phase == PHASE_QUEUED) {
-        /* stays in the backlog until pp_feed skips it */
-        if (f->flags & FUT_HEAP_ARG) {
-            free((void *)f->result);
-            f->result = NULL;
-            f->flags &= ~(uint32_t)FUT_HEAP_ARG;
-        }
-        pp_arena_free(&pool->arena, &f->block);
-        pp_complete(pool, f, PP_ECANCELLED, 0, NULL);
+        /* stays in the backlog until feed skips it */
+        drop_heap_arg(f);
+        pp__arena_free(&pool->arena, &f->block);
+        pp__complete(pool, f, PP_ECANCELLED, 0, NULL);
         return true;
     }
     uint32_t s = f->slot;
@@ -455,10 +507,47 @@ bool pp_cancel_locked(pp_pool *pool, struct pp_future *f)
     if (ST_KIND(st) != SLOT_PENDING ||
         !atomic_compare_exchange_strong(&slot->state, &st, ST_MAKE(SLOT_CANCELLED, 0, ST_GEN(st))))
         return false;
-    /* a worker may still pop this slot's ring cell: it finds CANCELLED (or a
-       later task, which it may then run) and claims nothing it should not */
-    pp_finish_slot(pool, s, PP_ECANCELLED, 0, NULL);
-    pp_slot_reclaim(pool, s);
-    pp_feed(pool);
+    /* its ring cell stays until a worker pops it: the slot waits in limbo */
+    pp__finish_slot(pool, s, PP_ECANCELLED, 0, NULL);
+    feed(pool);
     return true;
+}
+
+void pp__cancel_pending(pp_pool *pool)
+{
+    while (pool->backlog) {
+        pp_future *f = backlog_pop(pool);
+        pp__cancel_locked(pool, f);
+        pp__future_maybe_free(f);
+    }
+    for (uint32_t s = 0; s < pool->shm->nslots; s++)
+        if (pool->slots[s].owner)
+            pp__cancel_locked(pool, pool->slots[s].owner);
+    pp__update_kicks(pool);
+}
+
+void pp__break_pool(pp_pool *pool, int status)
+{
+    if (pool->broken)
+        return;
+    pool->broken = true;
+    pool->shutdown = true;
+    while (pool->backlog) {
+        pp_future *f = backlog_pop(pool);
+        if (atomic_load(&f->phase) != PHASE_DONE) {
+            drop_heap_arg(f);
+            pp__arena_free(&pool->arena, &f->block);
+            pp__complete(pool, f, status, 0, "the pool is broken");
+        } else {
+            pp__future_maybe_free(f);
+        }
+    }
+    for (uint32_t s = 0; s < pool->shm->nslots; s++) {
+        struct pp_slot *slot = &pool->shm->slots[s];
+        uint32_t st = atomic_load(&slot->state);
+        if (ST_KIND(st) == SLOT_PENDING) /* keep workers off it */
+            atomic_compare_exchange_strong(&slot->state, &st, ST_MAKE(SLOT_CANCELLED, 0, ST_GEN(st)));
+        pp__finish_slot(pool, s, status, 0, "the pool is broken");
+    }
+    pp__update_kicks(pool);
 }

@@ -7,13 +7,20 @@
  * little, then sleep on it as a futex; the worker wakes us when it publishes
  * DONE, and this thread harvests the slot itself, so a round trip never
  * passes through the monitor thread. A queued future waits on the epoch
- * until the monitor dispatches it.
+ * until the monitor dispatches it. The predicates (done, running,
+ * cancelled) harvest a finished slot themselves: a poll sees the truth
+ * without any wait call.
  */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
 
-#include "pool.h"
+#include "future.h"
+
+#include "deadline.h"
+#include "dispatch.h"
+#include "owner.h"
+#include "sync.h"
 
 #ifndef PP_MASTER_SPIN_NS
 #define PP_MASTER_SPIN_NS 20000 /* see docs/design.md, "Waiting" */
@@ -31,63 +38,56 @@ int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, con
         *future = NULL;
     if (!pool || !fn || !future || (!arg && arg_len))
         return PP_EINVAL;
-    PP_MASTER_ONLY();
+    if (pp__foreign(pool->owner_pid))
+        return PP_ESTATE;
     uint64_t deadline = 0;
-    if (opts) {
-        if (!(opts->deadline >= 0))
-            return PP_EINVAL;
-        deadline = pp_seconds_to_ns(opts->deadline);
-        if (opts->deadline > 0 && deadline == 0)
-            deadline = 1;
-    }
+    if (opts && pp__deadline_from_seconds(opts->deadline, &deadline) != PP_OK)
+        return PP_EINVAL;
     struct pp_arg a = {.body = arg, .body_len = arg_len};
     pthread_mutex_lock(&pool->lock);
-    int rc = pp_submit_locked(pool, fn, &a, deadline, 0, 0, future);
+    int rc = pp__submit_locked(pool, fn, &a, deadline, 0, future);
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }
 
-static uint32_t phase_of(const struct pp_future *f)
+static uint32_t phase_of(const pp_future *f)
 {
-    return atomic_load_explicit(&((struct pp_future *)f)->phase, memory_order_acquire);
+    return atomic_load_explicit(&((pp_future *)f)->phase, memory_order_acquire);
 }
 
 /* Waits until f's slot changes (or harvests it when DONE); false on timeout. */
-static bool wait_slot(pp_pool *pool, struct pp_future *f, uint64_t deadline)
+static bool wait_slot(pp_pool *pool, pp_future *f, uint64_t deadline)
 {
     pthread_mutex_lock(&pool->lock);
     if (phase_of(f) != PHASE_DISPATCHED) {
         pthread_mutex_unlock(&pool->lock);
         return true;
     }
-    uint32_t s = f->slot;
-    struct pp_slot *slot = &pool->shm->slots[s];
+    struct pp_slot *slot = &pool->shm->slots[f->slot];
     uint32_t st = atomic_load(&slot->state);
     if (ST_KIND(st) == SLOT_DONE) {
-        pp_harvest(pool, s);
-        pp_feed(pool);
+        pp__harvest_all(pool);
         pthread_mutex_unlock(&pool->lock);
         return true;
     }
     pthread_mutex_unlock(&pool->lock);
-
-    uint64_t spin_until = pp_now_ns() + PP_MASTER_SPIN_NS;
-    if (spin_until > deadline)
-        spin_until = deadline;
-    for (unsigned i = 0;; i++) {
-        if (atomic_load_explicit(&slot->state, memory_order_acquire) != st)
-            return true;
-        if ((i & 63) == 63 && pp_now_ns() >= spin_until)
-            break;
-        pp_cpu_relax();
-    }
-    atomic_fetch_add(&slot->waiters, 1);
-    bool woke = atomic_load(&slot->state) != st || pp_futex_wait(&slot->state, st, true, deadline);
-    atomic_fetch_sub(&slot->waiters, 1);
-    return woke;
+    return pp__spin_wait(&slot->state, st, &slot->waiters, PP_MASTER_SPIN_NS, true, deadline);
 }
 
-int pp_wait_done(struct pp_future *f, uint64_t deadline)
+/* A dispatched future whose worker has published is settled at once. */
+static void settle_if_published(const pp_future *cf)
+{
+    pp_future *f = (pp_future *)cf;
+    pp_pool *pool = f->pool;
+    if (phase_of(f) != PHASE_DISPATCHED)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    if (phase_of(f) == PHASE_DISPATCHED && ST_KIND(atomic_load(&pool->shm->slots[f->slot].state)) == SLOT_DONE)
+        pp__harvest_all(pool);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+int pp__wait_done(pp_future *f, uint64_t deadline)
 {
     pp_pool *pool = f->pool;
     for (;;) {
@@ -95,9 +95,9 @@ int pp_wait_done(struct pp_future *f, uint64_t deadline)
         if (phase == PHASE_DONE)
             return PP_OK;
         /* a poll still looks once (and harvests a finished slot) */
-        if (deadline != PP_FOREVER && deadline != PP_POLL && pp_now_ns() >= deadline)
+        if (deadline != PP_FOREVER && deadline != PP_POLL && pp__now_ns() >= deadline)
             return PP_ETIMEOUT;
-        if (deadline != PP_POLL && pp_on_monitor_thread(pool))
+        if (deadline != PP_POLL && pp__on_monitor_thread(pool))
             return PP_ESTATE; /* a callback must not block the thread that settles futures */
         if (phase == PHASE_DISPATCHED) {
             if (!wait_slot(pool, f, deadline) && phase_of(f) != PHASE_DONE)
@@ -107,10 +107,10 @@ int pp_wait_done(struct pp_future *f, uint64_t deadline)
         /* queued: slots may be done but unharvested; free them, then wait
            for the monitor to dispatch this one */
         pthread_mutex_lock(&pool->lock);
-        pp_harvest_all(pool);
+        pp__harvest_all(pool);
         pthread_mutex_unlock(&pool->lock);
-        uint32_t seen = pp_epoch_read();
-        if (phase_of(f) == PHASE_QUEUED && !pp_epoch_wait(seen, deadline) && phase_of(f) != PHASE_DONE)
+        uint32_t seen = pp__epoch_read();
+        if (phase_of(f) == PHASE_QUEUED && !pp__epoch_wait(seen, deadline) && phase_of(f) != PHASE_DONE)
             return PP_ETIMEOUT;
     }
 }
@@ -123,8 +123,9 @@ int pp_future_result(pp_future *f, double timeout, const void **data, size_t *le
         *len = 0;
     if (!f || isnan(timeout))
         return PP_EINVAL;
-    PP_MASTER_ONLY();
-    int rc = pp_wait_done(f, pp_deadline_after(timeout));
+    if (pp__foreign(f->pool->owner_pid))
+        return PP_ESTATE;
+    int rc = pp__wait_done(f, pp__deadline_after(timeout));
     if (rc != PP_OK)
         return rc;
     if (f->status == PP_OK) {
@@ -144,8 +145,9 @@ int pp_future_exception(pp_future *f, double timeout, int *code, const char **me
         *message = NULL;
     if (!f || isnan(timeout))
         return PP_EINVAL;
-    PP_MASTER_ONLY();
-    int rc = pp_wait_done(f, pp_deadline_after(timeout));
+    if (pp__foreign(f->pool->owner_pid))
+        return PP_ESTATE;
+    int rc = pp__wait_done(f, pp__deadline_after(timeout));
     if (rc != PP_OK)
         return rc;
     if (f->status == PP_ECANCELLED)
@@ -161,27 +163,34 @@ int pp_future_cancel(pp_future *f)
 {
     if (!f)
         return PP_EINVAL;
-    PP_MASTER_ONLY();
+    if (pp__foreign(f->pool->owner_pid))
+        return PP_ESTATE;
     pthread_mutex_lock(&f->pool->lock);
-    bool cancelled = pp_cancel_locked(f->pool, f);
+    bool cancelled = pp__cancel_locked(f->pool, f);
     pthread_mutex_unlock(&f->pool->lock);
     return cancelled;
 }
 
 bool pp_future_cancelled(const pp_future *f)
 {
-    return f && phase_of(f) == PHASE_DONE && f->status == PP_ECANCELLED;
+    if (!f || pp__foreign(f->pool->owner_pid))
+        return false;
+    return phase_of(f) == PHASE_DONE && f->status == PP_ECANCELLED;
 }
 
 bool pp_future_done(const pp_future *f)
 {
-    return f && phase_of(f) == PHASE_DONE;
+    if (!f || pp__foreign(f->pool->owner_pid))
+        return false;
+    settle_if_published(f);
+    return phase_of(f) == PHASE_DONE;
 }
 
 bool pp_future_running(const pp_future *f)
 {
-    if (!f || pp_current_worker >= 0)
+    if (!f || pp__foreign(f->pool->owner_pid))
         return false;
+    settle_if_published(f);
     pp_pool *pool = f->pool;
     pthread_mutex_lock(&pool->lock);
     bool running = false;
@@ -197,18 +206,19 @@ int pp_future_add_done_callback(pp_future *f, pp_done_fn cb, void *ud)
 {
     if (!f || !cb)
         return PP_EINVAL;
-    PP_MASTER_ONLY();
+    if (pp__foreign(f->pool->owner_pid))
+        return PP_ESTATE;
     pp_pool *pool = f->pool;
     pthread_mutex_lock(&pool->lock);
     bool done = phase_of(f) == PHASE_DONE;
     if (!done && !f->callbacks) {
         pool->cb_waiting++; /* from now on completions kick the monitor... */
-        pp_update_kicks(pool);
-        pp_harvest_all(pool); /* ...and what finished before is harvested here */
+        pp__update_kicks(pool);
+        pp__harvest_all(pool); /* ...and what finished before is harvested here */
         done = phase_of(f) == PHASE_DONE;
         if (done) {
             pool->cb_waiting--;
-            pp_update_kicks(pool);
+            pp__update_kicks(pool);
         }
     }
     if (done && !(f->flags & FUT_CALLBACKS)) {
@@ -232,11 +242,11 @@ int pp_future_add_done_callback(pp_future *f, pp_done_fn cb, void *ud)
 
 void pp_future_release(pp_future *f)
 {
-    if (!f || pp_current_worker >= 0)
+    if (!f || pp__foreign(f->pool->owner_pid))
         return;
     pp_pool *pool = f->pool;
     pthread_mutex_lock(&pool->lock);
     f->flags |= FUT_RELEASED;
-    pp_future_maybe_free(f);
+    pp__future_maybe_free(f);
     pthread_mutex_unlock(&pool->lock);
 }

@@ -2,13 +2,15 @@
  * map: pp_map, Executor.map for arrays.
  *
  * Items travel in chunks: one task carries a header and chunksize items
- * copied from the caller's array. In the worker, pp_run_chunk calls fn once
- * per item; each item's status and result go straight into the chunk's
- * result area, [int32 status per item | padding | result_size per item], and
- * the slot's progress word counts the items finished. If the worker dies in
- * the middle, the master still has the finished items (pp_finish_slot keeps
- * the area and reports progress): the item that was running fails with
- * PP_ECRASHED and the items after it go out again as a new chunk.
+ * copied from the caller's array; its function is run_chunk, an ordinary
+ * task function, so the core knows nothing of chunks. In the worker,
+ * run_chunk reserves the chunk's result area, [int32 status per item |
+ * padding | result_size per item], marks every status NOT_RUN, then calls fn
+ * once per item, writing each item's status after its result. If the worker
+ * dies in the middle, the master still has the area (a crashed task keeps
+ * what it reserved): the statuses say which items finished, the first
+ * NOT_RUN item fails with PP_ECRASHED and the items after it go out again as
+ * a new chunk.
  *
  * The master keeps a bounded window of chunks in flight and collects them in
  * input order, so memory stays O(window) however many items there are, and
@@ -20,7 +22,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dispatch.h"
+#include "future.h"
+#include "owner.h"
 #include "pool.h"
+#include "sync.h"
 #include "task.h"
 
 struct chunk_hdr {
@@ -31,30 +37,31 @@ struct chunk_hdr {
 #define ITEMS_AT 32 /* items start here, aligned for any type */
 _Static_assert(sizeof(struct chunk_hdr) <= ITEMS_AT, "chunk header too large");
 
-static uint64_t align16(uint64_t v)
-{
-    return (v + 15) & ~(uint64_t)15;
-}
+#define NOT_RUN INT32_MIN /* an item's status before it has run */
 
 static uint64_t results_at(uint64_t count)
 {
-    return align16(count * sizeof(int32_t));
+    return pp__align16(count * sizeof(int32_t));
 }
 
 /* ---- worker side ---------------------------------------------------------- */
 
-int pp_run_chunk(pp_task *t, const void *arg, size_t arg_len)
+static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
 {
     struct chunk_hdr h;
-    memcpy(&h, arg, sizeof h);
-    if (arg_len < ITEMS_AT || h.count * h.item_size > arg_len - ITEMS_AT)
+    if (arg_len < ITEMS_AT)
         return pp_task_fail(t, PP_EINVAL, "malformed map chunk");
-    unsigned char *area = pp_task_reserve(t, results_at(h.count) + h.count * h.result_size);
+    memcpy(&h, arg, sizeof h);
+    if (h.item_size && h.count > (arg_len - ITEMS_AT) / h.item_size)
+        return pp_task_fail(t, PP_EINVAL, "malformed map chunk");
+    unsigned char *area = pp__task_reserve(t, results_at(h.count) + h.count * h.result_size);
     if (!area)
         return pp_task_fail(t, PP_ENOMEM, "no room for the chunk's results");
     int32_t *status = (int32_t *)area;
     unsigned char *results = area + results_at(h.count);
     const unsigned char *items = (const unsigned char *)arg + ITEMS_AT;
+    for (uint64_t i = 0; i < h.count; i++)
+        status[i] = NOT_RUN;
     for (uint64_t i = 0; i < h.count; i++) {
         t->item_out = results + i * h.result_size;
         t->item_cap = h.result_size;
@@ -64,7 +71,6 @@ int pp_run_chunk(pp_task *t, const void *arg, size_t arg_len)
         /* a result too long fails the item with PP_EINVAL, even when the task
            then returns pp_task_return's nonzero status */
         status[i] = t->item_status != PP_OK ? t->item_status : rc ? PP_ETASK : PP_OK;
-        atomic_store_explicit(&t->slot->progress, (uint32_t)(i + 1), memory_order_release);
     }
     t->item_out = NULL;
     t->msg_len = 0;
@@ -110,8 +116,7 @@ static int submit_chunk(struct map_job *job, size_t first, size_t count, pp_futu
                          .body = job->items + first * job->item_size,
                          .body_len = count * job->item_size};
     pthread_mutex_lock(&job->pool->lock);
-    int rc = pp_submit_locked(job->pool, pp_run_chunk, &arg, 0, results_at(count) + count * job->result_size,
-                              FUT_MAP_CHUNK, f);
+    int rc = pp__submit_locked(job->pool, run_chunk, &arg, 0, results_at(count) + count * job->result_size, f);
     pthread_mutex_unlock(&job->pool->lock);
     return rc;
 }
@@ -131,7 +136,7 @@ static void take_items(struct map_job *job, const struct inflight *c, const pp_f
 
 static void draw_progress(struct map_job *job, bool last)
 {
-    uint64_t now = pp_now_ns();
+    uint64_t now = pp__now_ns();
     if (!job->progress || (!last && now - job->drawn < 100000000))
         return;
     job->drawn = now;
@@ -153,15 +158,16 @@ static void draw_progress(struct map_job *job, bool last)
 static int collect(struct map_job *job, struct inflight *c, uint64_t deadline)
 {
     for (;;) {
-        int rc = pp_wait_done(c->f, deadline);
+        int rc = pp__wait_done(c->f, deadline);
         if (rc != PP_OK)
             return rc;
         pp_future *f = c->f;
         size_t finished = 0;
         if (f->status == PP_OK)
             finished = c->count;
-        else if (f->status == PP_ECRASHED && f->result_len)
-            finished = (size_t)f->code < c->count ? (size_t)f->code : c->count;
+        else if (f->status == PP_ECRASHED && f->result_len >= results_at(c->count))
+            while (finished < c->count && ((const int32_t *)f->result)[finished] != NOT_RUN)
+                finished++;
         take_items(job, c, f, finished);
         int failed = f->status == PP_ETASK ? PP_ENOMEM : f->status;
         pp_future_release(f);
@@ -193,7 +199,12 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
     pp_map_opts o = opts ? *opts : (pp_map_opts){0};
     if (!pool || !fn || (!items && n && item_size) || (!results && n && result_size) || !(o.timeout >= 0))
         return PP_EINVAL;
-    PP_MASTER_ONLY();
+    /* no size below may wrap: every product of the map stays under the arena's largest block */
+    if (n > PP_ARENA_MAX_BLOCK || item_size > PP_ARENA_MAX_BLOCK || result_size > PP_ARENA_MAX_BLOCK ||
+        (item_size && n > PP_ARENA_MAX_BLOCK / item_size) || (result_size && n > PP_ARENA_MAX_BLOCK / result_size))
+        return PP_EINVAL;
+    if (pp__foreign(pool->owner_pid))
+        return PP_ESTATE;
     struct map_job job = {.pool = pool,
                           .fn = fn,
                           .items = items,
@@ -204,11 +215,11 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
                           .results = results,
                           .status = o.status,
                           .first_failure = PP_OK,
-                          .started = pp_now_ns(),
+                          .started = pp__now_ns(),
                           .progress = o.progress && isatty(STDERR_FILENO)};
     if (job.chunk > n && n)
         job.chunk = n;
-    uint64_t deadline = o.timeout > 0 ? pp_deadline_after(o.timeout) : PP_FOREVER;
+    uint64_t deadline = o.timeout > 0 ? pp__deadline_after(o.timeout) : PP_FOREVER; /* huge: for ever */
     size_t window = 8 * (size_t)pool->nworkers + 8;
     struct inflight *q = calloc(window, sizeof *q);
     if (!q)

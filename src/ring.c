@@ -4,7 +4,7 @@
 #define _GNU_SOURCE
 #include "ring.h"
 
-void pp_ring_init(struct pp_ring *ring, _Atomic uint32_t *cells, uint32_t capacity)
+void pp__ring_init(struct pp_ring *ring, _Atomic uint32_t *cells, uint32_t capacity)
 {
     atomic_init(&ring->head, 0);
     atomic_init(&ring->tail, 0);
@@ -12,7 +12,7 @@ void pp_ring_init(struct pp_ring *ring, _Atomic uint32_t *cells, uint32_t capaci
     ring->cells = cells;
 }
 
-bool pp_ring_push(struct pp_ring *ring, uint32_t value)
+bool pp__ring_push(struct pp_ring *ring, uint32_t value)
 {
     uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
     if (tail - atomic_load_explicit(&ring->head, memory_order_acquire) > ring->mask)
@@ -22,7 +22,7 @@ bool pp_ring_push(struct pp_ring *ring, uint32_t value)
     return true;
 }
 
-bool pp_ring_pop(struct pp_ring *ring, _Atomic uint32_t *intent, uint32_t *value)
+bool pp__ring_pop(struct pp_ring *ring, _Atomic uint32_t *intent, uint32_t *value)
 {
     uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
     for (;;) {
@@ -38,8 +38,18 @@ bool pp_ring_pop(struct pp_ring *ring, _Atomic uint32_t *intent, uint32_t *value
     }
 }
 
-uint64_t pp_ring_count(struct pp_ring *ring)
+uint64_t pp__ring_count(struct pp_ring *ring)
 {
     uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
     return atomic_load_explicit(&ring->tail, memory_order_acquire) - head;
+}
+
+uint64_t pp__ring_head(struct pp_ring *ring)
+{
+    return atomic_load_explicit(&ring->head, memory_order_acquire);
+}
+
+uint64_t pp__ring_tail(struct pp_ring *ring)
+{
+    return atomic_load_explicit(&ring->tail, memory_order_relaxed);
 }

@@ -26,9 +26,13 @@ struct pp_ring {
     _Atomic uint32_t *cells;           /* capacity cells, in the same mapping */
 };
 
-void pp_ring_init(struct pp_ring *ring, _Atomic uint32_t *cells, uint32_t capacity);
-bool pp_ring_push(struct pp_ring *ring, uint32_t value); /* master only; false when full */
-bool pp_ring_pop(struct pp_ring *ring, _Atomic uint32_t *intent, uint32_t *value);
-uint64_t pp_ring_count(struct pp_ring *ring);
+void pp__ring_init(struct pp_ring *ring, _Atomic uint32_t *cells, uint32_t capacity);
+bool pp__ring_push(struct pp_ring *ring, uint32_t value); /* master only; false when full */
+bool pp__ring_pop(struct pp_ring *ring, _Atomic uint32_t *intent, uint32_t *value);
+uint64_t pp__ring_count(struct pp_ring *ring);
+/* Cells consumed so far: the cell pushed at position p is gone once head > p. */
+uint64_t pp__ring_head(struct pp_ring *ring);
+/* The position the next push takes. */
+uint64_t pp__ring_tail(struct pp_ring *ring);
 
 #endif

@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include "shm.h"
 
+#include "sync.h"
+
 #include <errno.h>
 #include <stdalign.h>
 #include <sys/mman.h>
@@ -32,7 +34,7 @@ static uint64_t align_up(uint64_t v, uint64_t a)
     return (v + a - 1) & ~(a - 1);
 }
 
-struct pp_shm *pp_shm_create(uint32_t nslots, uint32_t nworkers, int event_fd, size_t *map_size)
+struct pp_shm *pp__shm_create(uint32_t nslots, uint32_t nworkers, size_t *map_size)
 {
     uint64_t off = align_up(sizeof(struct pp_shm), 64);
     uint64_t cells = off;
@@ -68,23 +70,28 @@ struct pp_shm *pp_shm_create(uint32_t nslots, uint32_t nworkers, int event_fd, s
     struct pp_shm *shm = (struct pp_shm *)base;
     shm->nslots = nslots;
     shm->nworkers = nworkers;
-    shm->event_fd = event_fd;
     shm->arena_start = off;
     shm->arena_end = off + arena;
     shm->done_bits = (_Atomic uint64_t *)(base + bits);
     shm->workers = (struct pp_worker_rec *)(base + recs);
     shm->slots = (struct pp_slot *)(base + slots);
-    pp_ring_init(&shm->ring, (_Atomic uint32_t *)(base + cells), 2 * nslots);
+    pp__ring_init(&shm->ring, (_Atomic uint32_t *)(base + cells), 2 * nslots);
     for (uint32_t w = 0; w < nworkers; w++)
         atomic_init(&shm->workers[w].intent, PP_NO_SLOT);
     return shm;
 }
 
-void pp_shm_kick(struct pp_shm *shm)
+void pp__shm_kick(struct pp_shm *shm)
 {
-    if (atomic_exchange(&shm->monitor_asleep, 0)) {
-        uint64_t one = 1;
-        ssize_t n = write(shm->event_fd, &one, sizeof one);
-        (void)n; /* the eventfd counter cannot overflow from kicks */
-    }
+    atomic_fetch_add(&shm->monitor_seq, 1); /* seen by a monitor about to sleep */
+    if (atomic_load(&shm->monitor_asleep))
+        pp__futex_wake(&shm->monitor_seq, 1, true);
+}
+
+void pp__slot_renew(struct pp_slot *slot, uint32_t kind)
+{
+    uint32_t gen = ST_GEN(atomic_load_explicit(&slot->state, memory_order_relaxed)) + 1;
+    atomic_store(&slot->state, ST_MAKE(kind, 0, gen));
+    if (atomic_load(&slot->waiters)) /* seq_cst on both sides: see future.c */
+        pp__futex_wake(&slot->state, 0x7fffffff, true);
 }

@@ -12,10 +12,15 @@
  *                                                         result space, master answers)
  *
  * The state word also carries the worker's index and a generation that the
- * master bumps at every dispatch, so a stale ring cell or a sleeping waiter
- * can never mistake a reused slot for the task it knew. Fields other than the
- * state are written only by the state's owner, before it publishes the next
- * state with a release store.
+ * master bumps at every dispatch (pp__slot_renew), so a stale ring cell or a
+ * sleeping waiter can never mistake a reused slot for the task it knew, and a
+ * worker publishes DONE only by CAS from the exact RUNNING word it claimed.
+ * Fields other than the state are written only by the state's owner, before
+ * it publishes the next state with a release store.
+ *
+ * The monitor thread of the master sleeps on monitor_seq, an eventcount in
+ * this region: workers and the spawner wake it (pp__shm_kick) without any
+ * descriptor a task could close.
  */
 #ifndef PP_SHM_H
 #define PP_SHM_H
@@ -37,12 +42,14 @@ enum pp_slot_kind { SLOT_FREE, SLOT_PENDING, SLOT_CANCELLED, SLOT_DONE, SLOT_RUN
 #define PP_NO_SLOT   UINT32_MAX
 #define PP_SLOT_DATA 256 /* inline bytes for small arguments, results and messages */
 
-enum pp_slot_flags { SLOT_MAP_CHUNK = 1 }; /* arg is a map chunk (see map.c) */
+static inline uint64_t pp__align16(uint64_t v)
+{
+    return (v + 15) & ~(uint64_t)15;
+}
 
 struct pp_slot {
     alignas(64) _Atomic uint32_t state;
     _Atomic uint32_t waiters;      /* master threads asleep on state */
-    uint32_t flags;                /* enum pp_slot_flags */
     int32_t code;                  /* the task's return code (worker, before DONE) */
     pp_fn fn;                      /* master, before PENDING */
     uint64_t deadline_ns;          /* run-time limit, 0: none (master) */
@@ -51,7 +58,6 @@ struct pp_slot {
     uint64_t res_off, res_len;     /* where the worker put the result (worker) */
     uint64_t grow_len;             /* GROW: bytes the worker asks for (worker) */
     uint32_t msg_len;              /* a failure message in data, 0: none (worker) */
-    _Atomic uint32_t progress;     /* map chunk: items finished (worker) */
     alignas(64) unsigned char data[PP_SLOT_DATA];
 };
 
@@ -61,12 +67,11 @@ struct pp_worker_rec {
     _Atomic uint64_t started_ns;         /* start of a task with a deadline, else 0 */
     _Atomic uint32_t idle;               /* asleep waiting for work */
     _Atomic uint32_t spinning;           /* polling the ring for work */
-    _Atomic uint32_t init_failed;        /* its initializer returned nonzero */
+    _Atomic uint32_t ready;              /* its initializer has returned 0 */
 };
 
 struct pp_shm {
     uint32_t nslots, nworkers;
-    int event_fd;                    /* workers kick the master's monitor here */
     uint64_t arena_start, arena_end; /* offsets of the payload arena */
     _Atomic uint64_t *done_bits;     /* a set bit: that slot may be DONE */
     struct pp_worker_rec *workers;
@@ -76,16 +81,24 @@ struct pp_shm {
     _Atomic uint32_t idle_workers;               /* never below the truth (see worker.c) */
     _Atomic int32_t spinners;                    /* never above the truth (see worker.c) */
     _Atomic uint32_t closing;                    /* no more work will come: idle workers exit */
-    alignas(64) _Atomic uint32_t monitor_asleep; /* the monitor waits in poll() */
+    alignas(64) _Atomic uint32_t monitor_seq;    /* eventcount the monitor sleeps on */
+    _Atomic uint32_t monitor_asleep;             /* it sleeps (or is about to) */
     _Atomic uint32_t kick_on_done;               /* the monitor wants every completion */
-    _Atomic uint64_t kick_below;                 /* kick when the ring holds fewer entries; 0: off */
+    _Atomic uint64_t kick_below; /* the master holds queued work: kick when the ring
+                                    holds fewer entries, or before sleeping; 0: none */
 };
 
 /* Maps a fresh shared region for nslots slots and nworkers workers.
    Returns NULL (errno set) on failure; *map_size receives its length. */
-struct pp_shm *pp_shm_create(uint32_t nslots, uint32_t nworkers, int event_fd, size_t *map_size);
+struct pp_shm *pp__shm_create(uint32_t nslots, uint32_t nworkers, size_t *map_size);
 
-/* Wakes the master's monitor if it sleeps (worker or master side). */
-void pp_shm_kick(struct pp_shm *shm);
+/* Wakes the master's monitor (from any process of the pool). Lossless: the
+   monitor rechecks everything after a kick that lands before it sleeps. */
+void pp__shm_kick(struct pp_shm *shm);
+
+/* Gives the slot's state word a new generation in the given kind (worker 0):
+   whoever sleeps on it wakes, and whatever still points at the old word (a
+   stale ring cell, a dead worker, a forked copy) finds it stale. Master only. */
+void pp__slot_renew(struct pp_slot *slot, uint32_t kind);
 
 #endif

@@ -1,101 +1,108 @@
 /*
- * spawner: the fork server. pp_pool_create forks it before the library starts
- * any thread; from then on it is the only process that forks workers, so the
- * master (which may have many threads) never forks again.
+ * spawner: the fork server of one pool. pp__spawner_start forks it; from then
+ * on it is the only process that forks the pool's workers, so the master
+ * (which may have many threads) never forks again.
  *
- * It is single-threaded and runs one poll() loop over the command channel
- * from the master (start worker w, signal worker w, signal all) and a
- * self-pipe that its SIGCHLD handler writes to. (The plain self-pipe, rather
- * than a signalfd or ppoll()'s signal mask: valgrind delivers neither.) All
- * other signals stay blocked. It reports every start and every death (pid and
- * wait status) on the report channel. The master holds the only other end of
- * the command channel, so EOF there means the master is gone or done: the spawner
- * kills every worker it has and exits. Each worker leads its own process
- * group, so a worker that dies abnormally (or is killed for a deadline) is
- * followed by a SIGKILL to its group: processes its task started die with it.
- * Workers die with the spawner through PR_SET_PDEATHSIG, which is reliable
- * here because the spawner has a single thread.
+ * Fork safety. The spawner may be forked from a process that already has
+ * threads (the program's, other pools' monitors); a lock one of them held at
+ * that instant stays held in the copy. So the spawner's own code calls only
+ * async-signal-safe system calls (close, munmap, pipe2, sigaction,
+ * sigprocmask, poll, read, send, fork, waitid, waitpid, kill, prctl, setpgid,
+ * getppid): no malloc, no stdio, no lock. Everything it needs (its pid table,
+ * its report queue) is allocated by the master before the fork. Its workers
+ * run the program's code, as any fork-started worker does.
+ *
+ * Isolation. The spawner closes the channels of every other live pool of the
+ * process and unmaps their shared regions, so its workers can neither keep
+ * another pool's memory resident nor write into it.
+ *
+ * Loop. One poll() over the command channel and a self-pipe written by its
+ * SIGCHLD handler (a plain self-pipe: valgrind delivers neither a signalfd
+ * nor ppoll()'s mask). Reports (started, exited, failed, stopped) go into a
+ * queue sent without blocking, so the spawner always goes on reading commands
+ * and the master can never block against it, however many workers start at
+ * once. After each batch of reports it kicks the master's monitor through
+ * the pool's shared memory. It exits on SPAWN_EXIT, on EOF of the command
+ * channel, or when its parent (the master) is gone, killing every worker
+ * first: a child of the program that inherited the channel cannot keep it.
+ *
+ * Each worker leads its own process group; a worker that dies abnormally (or
+ * is killed for a deadline) is followed by SIGKILL to its group, so processes
+ * its task started die with it. Workers die with the spawner through
+ * PR_SET_PDEATHSIG, reliable here because the spawner has a single thread.
  */
 #define _GNU_SOURCE
+#include "spawner.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "procpool.h"
+#include "shm.h"
 
-/* Every live pool of this process, so that a new spawner can close the
-   descriptors of the others and not keep their channels open. Making a pool's
-   channels, forking its spawner and registering it happen under this lock
-   (see pool.c), so no spawner is forked between the first and the last. */
+#define PARENT_CHECK_MS 1000 /* how often an idle spawner looks for its parent */
+
+/* Every live link of this process. Making a link's channels, forking its
+   spawner and registering it happen under this lock, so no spawner is forked
+   between the first and the last, and each sees every other pool. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static pp_pool *registry;
+static struct pp_spawner_link *registry;
 
-void pp_registry_lock(void)
-{
-    pthread_mutex_lock(&registry_lock);
-}
+struct spawner {
+    struct pp_worker_cfg worker;
+    uint32_t nworkers;
+    int cmd_fd, report_fd;
+    int wake[2];            /* self-pipe: SIGCHLD arrived */
+    pid_t self, parent;
+    sigset_t worker_mask;         /* the master's mask when the pool was made */
+    struct sigaction worker_chld; /* the program's SIGCHLD disposition */
+    pid_t *pids;                  /* worker index -> pid, 0: none */
+    struct pp_report *queue;      /* reports not yet sent, a ring */
+    uint32_t qhead, qlen, qcap;
+};
 
-void pp_registry_unlock(void)
-{
-    pthread_mutex_unlock(&registry_lock);
-}
+/* ---- reports -------------------------------------------------------------- */
 
-void pp_registry_add(pp_pool *pool) /* under the lock */
+static void flush_reports(struct spawner *sp, int block)
 {
-    pool->registry_next = registry;
-    registry = pool;
-}
-
-void pp_registry_remove(pp_pool *pool)
-{
-    pthread_mutex_lock(&registry_lock);
-    for (pp_pool **p = &registry; *p; p = &(*p)->registry_next)
-        if (*p == pool) {
-            *p = pool->registry_next;
-            break;
+    while (sp->qlen) {
+        ssize_t n = send(sp->report_fd, &sp->queue[sp->qhead], sizeof(struct pp_report),
+                         MSG_NOSIGNAL | (block ? 0 : MSG_DONTWAIT));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) { /* the master is gone: nobody to tell */
+            sp->qlen = 0;
+            return;
         }
-    pthread_mutex_unlock(&registry_lock);
-}
-
-static void close_other_pools(pp_pool *self)
-{
-    for (pp_pool *p = registry; p; p = p->registry_next) {
-        if (p != self) {
-            close(p->cmd_fd);
-            close(p->report_fd);
-            close(p->event_fd);
-        }
+        sp->qhead = (sp->qhead + 1) % sp->qcap;
+        sp->qlen--;
     }
 }
 
-struct spawner {
-    pp_pool *pool;
-    int cmd_fd, report_fd;
-    int wake[2]; /* self-pipe: SIGCHLD arrived */
-    pid_t self;
-    sigset_t worker_mask;         /* the master's mask when the pool was made */
-    struct sigaction worker_chld; /* the program's SIGCHLD disposition */
-};
-
 static void report(struct spawner *sp, int kind, int w, int pid, int status)
 {
-    struct pp_report r = {kind, w, pid, status};
-    ssize_t n;
-    do
-        n = send(sp->report_fd, &r, sizeof r, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    if (sp->qlen == sp->qcap) /* only a flood of stop/continue events gets here */
+        flush_reports(sp, 1);
+    if (sp->qlen == sp->qcap)
+        return;
+    sp->queue[(sp->qhead + sp->qlen++) % sp->qcap] = (struct pp_report){kind, w, pid, status};
 }
+
+/* ---- workers -------------------------------------------------------------- */
 
 static void start_worker(struct spawner *sp, uint32_t w)
 {
-    pp_pool *pool = sp->pool;
     pid_t pid = fork();
     if (pid < 0) {
         report(sp, REPORT_FAILED, (int)w, 0, errno);
@@ -106,36 +113,35 @@ static void start_worker(struct spawner *sp, uint32_t w)
         close(sp->report_fd);
         close(sp->wake[0]);
         close(sp->wake[1]);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != sp->self)
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != sp->self)
             _exit(1);
-        setpgid(0, 0);
+        setpgid(0, 0); /* also done by the spawner: whichever runs first wins */
         sigaction(SIGCHLD, &sp->worker_chld, NULL);
         sigprocmask(SIG_SETMASK, &sp->worker_mask, NULL);
-        pp_worker_main(pool, w);
+        pp__worker_main(&sp->worker, w);
     }
-    setpgid(pid, pid); /* also done by the child: whichever runs first wins */
-    pool->workers[w].pid = pid;
+    setpgid(pid, pid);
+    sp->pids[w] = pid;
     report(sp, REPORT_STARTED, (int)w, pid, 0);
 }
 
-static int worker_of(struct spawner *sp, pid_t pid)
+static int worker_of(const struct spawner *sp, pid_t pid)
 {
-    for (uint32_t w = 0; w < sp->pool->nworkers; w++)
-        if (sp->pool->workers[w].pid == pid)
+    for (uint32_t w = 0; w < sp->nworkers; w++)
+        if (sp->pids[w] == pid)
             return (int)w;
     return -1;
 }
 
-/* Reaps exited workers. A worker that died abnormally is followed by SIGKILL
-   to its process group, sent while it is still a zombie: until it is reaped,
-   neither its pid nor its group id can be reused. */
+/* Reaps exited workers and reports stops. A worker that died abnormally is
+   followed by SIGKILL to its process group, sent while it is still a zombie:
+   until it is reaped, neither its pid nor its group id can be reused. */
 static void reap(struct spawner *sp, int flags)
 {
     for (;;) {
         siginfo_t si = {0};
         if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | flags) != 0 || si.si_pid == 0)
-            return;
+            break;
         pid_t pid = si.si_pid;
         if (!(si.si_code == CLD_EXITED && si.si_status == 0))
             kill(-pid, SIGKILL); /* what the task left running in its group */
@@ -144,28 +150,44 @@ static void reap(struct spawner *sp, int flags)
             ;
         int w = worker_of(sp, pid);
         if (w >= 0) {
-            sp->pool->workers[w].pid = 0;
+            sp->pids[w] = 0;
             report(sp, REPORT_EXITED, w, pid, status);
         }
     }
+    for (;;) {
+        siginfo_t si = {0};
+        if (waitid(P_ALL, 0, &si, WSTOPPED | WCONTINUED | WNOHANG) != 0 || si.si_pid == 0)
+            break;
+        int w = worker_of(sp, si.si_pid);
+        if (w >= 0)
+            report(sp, REPORT_STOPPED, w, si.si_pid, si.si_code != CLD_CONTINUED);
+    }
 }
 
-static void command(struct spawner *sp, const struct pp_spawn_msg *m)
+static void kill_all(struct spawner *sp, int sig)
 {
-    pp_pool *pool = sp->pool;
+    for (uint32_t w = 0; w < sp->nworkers; w++)
+        if (sp->pids[w] > 0)
+            kill(sp->pids[w], sig);
+}
+
+/* Runs one command; false when the spawner must exit. */
+static int command(struct spawner *sp, const struct pp_spawn_msg *m)
+{
+    if (m->op == SPAWN_EXIT)
+        return 0;
     if (m->op == SPAWN_KILL_ALL) {
-        for (uint32_t w = 0; w < pool->nworkers; w++)
-            if (pool->workers[w].pid > 0)
-                kill(pool->workers[w].pid, m->arg);
-        return;
+        kill_all(sp, m->arg);
+        return 1;
     }
-    if (m->worker < 0 || (uint32_t)m->worker >= pool->nworkers)
-        return;
-    pid_t pid = pool->workers[m->worker].pid;
+    if (m->worker < 0 || (uint32_t)m->worker >= sp->nworkers)
+        return 1;
+    pid_t pid = sp->pids[m->worker];
     if (m->op == SPAWN_START && pid == 0)
         start_worker(sp, (uint32_t)m->worker);
     else if (m->op == SPAWN_KILL && pid > 0)
         kill(-pid, m->arg); /* the worker and everything its task started */
+    return 1;
 }
 
 static int sigchld_pipe = -1;
@@ -181,9 +203,15 @@ static void on_sigchld(int sig)
 
 static _Noreturn void spawner_main(struct spawner *sp)
 {
-    struct pollfd fds[2] = {{.fd = sp->cmd_fd, .events = POLLIN}, {.fd = sp->wake[0], .events = POLLIN}};
-    for (;;) {
-        int ready = poll(fds, 2, -1);
+    int run = 1;
+    while (run) {
+        /* POLLOUT on the report channel only while reports wait to be sent */
+        struct pollfd fds[3] = {{.fd = sp->cmd_fd, .events = POLLIN},
+                                {.fd = sp->wake[0], .events = POLLIN},
+                                {.fd = sp->report_fd, .events = POLLOUT}};
+        int ready = poll(fds, sp->qlen ? 3 : 2, PARENT_CHECK_MS);
+        if (getppid() != sp->parent)
+            break; /* the master died; a child of it may hold the channel */
         if (ready > 0 && fds[1].revents) {
             char buf[64];
             while (read(sp->wake[0], buf, sizeof buf) > 0)
@@ -194,14 +222,18 @@ static _Noreturn void spawner_main(struct spawner *sp)
             struct pp_spawn_msg m[64];
             ssize_t n = read(sp->cmd_fd, m, sizeof m);
             if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-                break;
-            for (ssize_t i = 0; i < n / (ssize_t)sizeof m[0]; i++)
-                command(sp, &m[i]);
+                run = 0;
+            for (ssize_t i = 0; run && i < n / (ssize_t)sizeof m[0]; i++)
+                run = command(sp, &m[i]);
         }
+        uint32_t before = sp->qlen;
+        flush_reports(sp, 0);
+        if (sp->qlen != before)
+            pp__shm_kick(sp->worker.shm);
     }
     /* the master is done or gone: no worker outlives it */
-    for (uint32_t w = 0; w < sp->pool->nworkers; w++) {
-        pid_t pid = sp->pool->workers[w].pid;
+    for (uint32_t w = 0; w < sp->nworkers; w++) {
+        pid_t pid = sp->pids[w];
         if (pid > 0) {
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
@@ -211,36 +243,154 @@ static _Noreturn void spawner_main(struct spawner *sp)
     _exit(0);
 }
 
-int pp_spawner_fork(pp_pool *pool, int cmd_read, int report_write)
+/* In the new spawner: keep nothing of the process's other pools. */
+static void leave_other_pools(const struct pp_spawner_link *self)
 {
-    struct spawner sp = {.pool = pool, .cmd_fd = cmd_read, .report_fd = report_write};
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &sp.worker_mask);
-    sigaction(SIGCHLD, NULL, &sp.worker_chld);
-    pid_t pid = fork(); /* the caller holds the registry lock */
-    int saved = errno;
-    if (pid != 0) {
-        pthread_sigmask(SIG_SETMASK, &sp.worker_mask, NULL);
-        errno = saved;
-        return pid;
+    for (const struct pp_spawner_link *l = registry; l; l = l->next) {
+        if (l == self)
+            continue;
+        close(l->cmd_fd);
+        close(l->report_fd);
+        if (l->map)
+            munmap(l->map, l->map_size);
     }
-    /* the spawner: every signal but SIGCHLD stays blocked */
-    close(pool->cmd_fd);
-    close(pool->report_fd);
-    close_other_pools(pool);
-    if (pipe2(sp.wake, O_CLOEXEC | O_NONBLOCK) != 0)
+}
+
+static _Noreturn void become_spawner(struct spawner *sp, const struct pp_spawner_link *link, int cmd_read,
+                                     int report_write)
+{
+    close(link->cmd_fd);
+    close(link->report_fd);
+    leave_other_pools(link);
+    sp->cmd_fd = cmd_read;
+    sp->report_fd = report_write;
+    if (pipe2(sp->wake, O_CLOEXEC | O_NONBLOCK) != 0)
         _exit(1);
-    sigchld_pipe = sp.wake[1];
+    sigchld_pipe = sp->wake[1];
+    sp->self = getpid();
     /* our own handler, in our own process (a program's SIG_IGN would also hide
-       exit statuses); workers get the program's disposition back */
-    struct sigaction chld = {.sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP | SA_RESTART};
+       exit statuses); workers get the program's disposition back. Stops are
+       reported too: destroy must end a stopped worker. */
+    struct sigaction chld = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART};
     sigfillset(&chld.sa_mask);
     sigaction(SIGCHLD, &chld, NULL);
     sigset_t only_chld;
     sigemptyset(&only_chld);
     sigaddset(&only_chld, SIGCHLD);
     sigprocmask(SIG_UNBLOCK, &only_chld, NULL);
-    sp.self = getpid();
-    spawner_main(&sp);
+    spawner_main(sp);
+}
+
+static void close_pair(int fds[2])
+{
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* The channels are socket pairs, not pipes: a message to a spawner that has
+   died fails with EPIPE instead of raising SIGPIPE in the program
+   (MSG_NOSIGNAL), and message boundaries hold. */
+int pp__spawner_start(struct pp_spawner_link *link, const struct pp_worker_cfg *worker, uint32_t nworkers)
+{
+    struct spawner sp = {.worker = *worker, .nworkers = nworkers, .parent = getpid()};
+    sp.qcap = 4 * nworkers + 64; /* a start, a stop, a continue, an exit per worker */
+    sp.pids = calloc(nworkers, sizeof *sp.pids);
+    sp.queue = malloc(sp.qcap * sizeof *sp.queue);
+    if (!sp.pids || !sp.queue) {
+        free(sp.pids);
+        free(sp.queue);
+        return PP_ENOMEM;
+    }
+    int cmd[2], rep[2], rc = PP_ESYS;
+    pthread_mutex_lock(&registry_lock);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cmd) != 0)
+        goto out;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rep) != 0) {
+        close_pair(cmd);
+        goto out;
+    }
+    if (fcntl(rep[0], F_SETFL, O_NONBLOCK) != 0) {
+        close_pair(cmd);
+        close_pair(rep);
+        goto out;
+    }
+    link->cmd_fd = cmd[1];
+    link->report_fd = rep[0];
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &sp.worker_mask);
+    sigaction(SIGCHLD, NULL, &sp.worker_chld);
+    pid_t pid = fork();
+    if (pid == 0)
+        become_spawner(&sp, link, cmd[0], rep[1]);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &sp.worker_mask, NULL);
+    close(cmd[0]);
+    close(rep[1]);
+    if (pid < 0) {
+        close(cmd[1]);
+        close(rep[0]);
+        link->cmd_fd = link->report_fd = -1;
+        errno = saved;
+        goto out;
+    }
+    link->pid = pid;
+    link->next = registry;
+    registry = link;
+    rc = PP_OK;
+out:
+    saved = errno;
+    pthread_mutex_unlock(&registry_lock);
+    free(sp.pids);
+    free(sp.queue);
+    errno = saved;
+    return rc;
+}
+
+int pp__spawner_send(struct pp_spawner_link *link, int op, int worker, int arg)
+{
+    if (link->cmd_fd < 0)
+        return PP_ESYS;
+    struct pp_spawn_msg m = {op, worker, arg};
+    ssize_t n;
+    do
+        n = send(link->cmd_fd, &m, sizeof m, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == sizeof m ? PP_OK : PP_ESYS;
+}
+
+/* Closes *fd and sets it to -1, clearing it first under the registry lock: a
+   spawner forked meanwhile must never see a number already free for reuse. */
+static void close_link_fd(int *fd)
+{
+    int old = *fd;
+    *fd = -1;
+    if (old >= 0)
+        close(old);
+}
+
+void pp__spawner_dismiss(struct pp_spawner_link *link)
+{
+    pthread_mutex_lock(&registry_lock);
+    pp__spawner_send(link, SPAWN_EXIT, 0, 0);
+    close_link_fd(&link->cmd_fd);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void pp__spawner_stop(struct pp_spawner_link *link)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (struct pp_spawner_link **p = &registry; *p; p = &(*p)->next)
+        if (*p == link) {
+            *p = link->next;
+            break;
+        }
+    pp__spawner_send(link, SPAWN_EXIT, 0, 0);
+    close_link_fd(&link->cmd_fd);
+    close_link_fd(&link->report_fd);
+    pthread_mutex_unlock(&registry_lock);
+    if (link->pid > 0)
+        while (waitpid(link->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    link->pid = 0;
 }

@@ -14,35 +14,35 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t pp_now_ns(void)
+uint64_t pp__now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t pp_seconds_to_ns(double seconds)
+uint64_t pp__seconds_to_ns(double seconds)
 {
-    if (!(seconds < 1.8e10)) /* also catches NaN and inf */
+    if (!(seconds < PP_HUGE_SECONDS)) /* also catches NaN and inf */
         return PP_FOREVER;
     return (uint64_t)(seconds * 1e9);
 }
 
-uint64_t pp_deadline_after(double seconds)
+uint64_t pp__deadline_after(double seconds)
 {
     if (seconds < 0 || isnan(seconds))
         return PP_FOREVER;
     if (seconds == 0)
         return PP_POLL;
-    uint64_t span = pp_seconds_to_ns(seconds);
-    return span == PP_FOREVER ? PP_FOREVER : pp_now_ns() + span;
+    uint64_t span = pp__seconds_to_ns(seconds);
+    return span == PP_FOREVER ? PP_FOREVER : pp__add_sat(pp__now_ns(), span);
 }
 
-bool pp_futex_wait(_Atomic uint32_t *word, uint32_t expected, bool shared, uint64_t deadline)
+bool pp__futex_wait(_Atomic uint32_t *word, uint32_t expected, bool shared, uint64_t deadline)
 {
     struct timespec ts, *tsp = NULL;
     if (deadline != PP_FOREVER) {
-        if (pp_now_ns() >= deadline)
+        if (pp__now_ns() >= deadline)
             return false;
         ts.tv_sec = (time_t)(deadline / 1000000000u);
         ts.tv_nsec = (long)(deadline % 1000000000u);
@@ -53,31 +53,54 @@ bool pp_futex_wait(_Atomic uint32_t *word, uint32_t expected, bool shared, uint6
     return !(rc == -1 && errno == ETIMEDOUT);
 }
 
-void pp_futex_wake(_Atomic uint32_t *word, int count, bool shared)
+void pp__futex_wake(_Atomic uint32_t *word, int count, bool shared)
 {
     int op = FUTEX_WAKE | (shared ? 0 : FUTEX_PRIVATE_FLAG);
     syscall(SYS_futex, word, op, count, NULL, NULL, 0);
 }
 
+bool pp__spin_wait(_Atomic uint32_t *word, uint32_t expected, _Atomic uint32_t *sleepers, uint64_t spin_ns,
+                   bool shared, uint64_t deadline)
+{
+    if (spin_ns && !atomic_load_explicit(sleepers, memory_order_relaxed)) {
+        uint64_t until = pp__now_ns() + spin_ns;
+        if (until > deadline)
+            until = deadline;
+        for (unsigned i = 0;; i++) {
+            if (atomic_load_explicit(word, memory_order_acquire) != expected)
+                return true;
+            if ((i & 63) == 63 && pp__now_ns() >= until)
+                break;
+            pp__cpu_relax();
+        }
+    }
+    bool woke = true;
+    atomic_fetch_add(sleepers, 1);
+    while (woke && atomic_load(word) == expected)
+        woke = pp__futex_wait(word, expected, shared, deadline);
+    atomic_fetch_sub(sleepers, 1);
+    return woke || atomic_load(word) != expected;
+}
+
 static _Atomic uint32_t epoch;
 static _Atomic uint32_t epoch_sleepers;
 
-uint32_t pp_epoch_read(void)
+uint32_t pp__epoch_read(void)
 {
     return atomic_load(&epoch);
 }
 
-void pp_epoch_bump(void)
+void pp__epoch_bump(void)
 {
     atomic_fetch_add(&epoch, 1);
     if (atomic_load(&epoch_sleepers))
-        pp_futex_wake(&epoch, INT_MAX, false);
+        pp__futex_wake(&epoch, INT_MAX, false);
 }
 
-bool pp_epoch_wait(uint32_t seen, uint64_t deadline)
+bool pp__epoch_wait(uint32_t seen, uint64_t deadline)
 {
     atomic_fetch_add(&epoch_sleepers, 1);
-    bool woke = atomic_load(&epoch) != seen || pp_futex_wait(&epoch, seen, false, deadline);
+    bool woke = atomic_load(&epoch) != seen || pp__futex_wait(&epoch, seen, false, deadline);
     atomic_fetch_sub(&epoch_sleepers, 1);
     return woke;
 }

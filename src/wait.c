@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch.h"
+#include "owner.h"
 #include "pool.h"
+#include "sync.h"
 
 static bool is_done(const pp_future *f)
 {
@@ -31,9 +34,9 @@ static void set_interest(pp_future *const *fs, size_t n, int delta)
         pp_pool *pool = fs[i]->pool;
         pthread_mutex_lock(&pool->lock);
         pool->done_interest += (unsigned)delta;
-        pp_update_kicks(pool);
+        pp__update_kicks(pool);
         if (delta > 0)
-            pp_harvest_all(pool);
+            pp__harvest_all(pool);
         pthread_mutex_unlock(&pool->lock);
     }
 }
@@ -59,6 +62,9 @@ static int distinct(pp_future *const *fs, size_t n, pp_future ***out, size_t *co
     for (size_t i = 0; i < n; i++)
         if (!fs[i])
             return PP_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (pp__foreign(fs[i]->pool->owner_pid))
+            return PP_ESTATE;
     struct entry *e = malloc((n ? n : 1) * sizeof *e);
     bool *first = calloc(n ? n : 1, sizeof *first);
     pp_future **list = malloc((n ? n : 1) * sizeof *list);
@@ -89,17 +95,18 @@ int pp_wait(pp_future *const *futures, size_t n, double timeout, enum pp_return_
 {
     if ((unsigned)when > PP_FIRST_EXCEPTION || isnan(timeout))
         return PP_EINVAL;
-    PP_MASTER_ONLY();
+    if (pp__in_worker())
+        return PP_ESTATE;
     pp_future **fs;
     size_t m;
     int rc = distinct(futures, n, &fs, &m);
     if (rc != PP_OK)
         return rc;
-    uint64_t deadline = pp_deadline_after(timeout);
+    uint64_t deadline = pp__deadline_after(timeout);
     set_interest(fs, m, 1);
     size_t done;
     for (;;) {
-        uint32_t seen = pp_epoch_read();
+        uint32_t seen = pp__epoch_read();
         bool failed = false;
         done = 0;
         for (size_t i = 0; i < m; i++) {
@@ -108,7 +115,7 @@ int pp_wait(pp_future *const *futures, size_t n, double timeout, enum pp_return_
         }
         if (done == m || (when == PP_FIRST_COMPLETED && done) || (when == PP_FIRST_EXCEPTION && failed))
             break;
-        if (!pp_epoch_wait(seen, deadline))
+        if (!pp__epoch_wait(seen, deadline))
             break;
     }
     if (done < m) { /* timed out: count once more, as Python's wait does */
@@ -133,7 +140,8 @@ int pp_as_completed_begin(pp_future *const *futures, size_t n, double timeout, p
         *it = NULL;
     if (!it || isnan(timeout))
         return PP_EINVAL;
-    PP_MASTER_ONLY();
+    if (pp__in_worker())
+        return PP_ESTATE;
     pp_as_completed *ac = calloc(1, sizeof *ac);
     if (!ac)
         return PP_ENOMEM;
@@ -142,7 +150,7 @@ int pp_as_completed_begin(pp_future *const *futures, size_t n, double timeout, p
         free(ac);
         return rc;
     }
-    ac->deadline = pp_deadline_after(timeout);
+    ac->deadline = pp__deadline_after(timeout);
     /* stable partition: the futures already done go first */
     pp_future **pending = malloc((ac->n ? ac->n : 1) * sizeof *pending);
     if (!pending) {
@@ -170,7 +178,8 @@ int pp_as_completed_next(pp_as_completed *it, pp_future **future)
         *future = NULL;
     if (!it || !future)
         return PP_EINVAL;
-    PP_MASTER_ONLY();
+    if (it->n && pp__foreign(it->fs[0]->pool->owner_pid))
+        return PP_ESTATE;
     if (it->next < it->ready) {
         *future = it->fs[it->next++];
         return 1;
@@ -178,7 +187,7 @@ int pp_as_completed_next(pp_as_completed *it, pp_future **future)
     for (;;) {
         if (it->ready == it->n)
             return 0;
-        uint32_t seen = pp_epoch_read();
+        uint32_t seen = pp__epoch_read();
         for (size_t i = it->ready; i < it->n; i++)
             if (is_done(it->fs[i])) {
                 *future = it->fs[i];
@@ -186,7 +195,7 @@ int pp_as_completed_next(pp_as_completed *it, pp_future **future)
                 set_interest(future, 1, -1);
                 return 1;
             }
-        if (!pp_epoch_wait(seen, it->deadline))
+        if (!pp__epoch_wait(seen, it->deadline))
             return PP_ETIMEOUT;
     }
 }

@@ -3,34 +3,39 @@
  *
  * A worker takes a slot index from the ring (publishing its intent first),
  * claims the slot by CAS from PENDING to RUNNING(w), runs the function, writes
- * the result and code, and publishes DONE. It spins on an empty ring for a
- * short while, then sleeps on the workers' eventcount. It leaves only through
- * _exit: when the pool closes and the ring is empty, after max_tasks_per_child
- * tasks, or when its initializer fails.
+ * the result and code, and publishes DONE by CAS from the exact RUNNING word
+ * it claimed. It spins on an empty ring for a short while, then sleeps on the
+ * workers' eventcount; before it sleeps while the master holds queued work,
+ * it kicks the master's monitor (the pending-work rule, dispatch.c). It
+ * leaves only through _exit: when the pool closes and the ring is empty,
+ * after max_tasks_per_child tasks, or when its initializer fails.
+ *
+ * A task may fork. Its copy is not a worker: it can neither set a result
+ * nor publish, and it leaves through _exit when the task function returns
+ * in it, instead of taking tasks as an extra worker the pool never started.
  */
 #define _GNU_SOURCE
+#include "worker.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "shm.h"
+#include "sync.h"
 #include "task.h"
 
 #ifndef PP_WORKER_SPIN_NS
 #define PP_WORKER_SPIN_NS 50000 /* see docs/design.md, "Waiting" */
 #endif
 
-int pp_current_worker = -1;
+int pp__current_worker = -1;
+static pid_t worker_pid; /* the process the spawner started */
 
 int pp_worker_id(void)
 {
-    return pp_current_worker;
-}
-
-static uint64_t align16(uint64_t v)
-{
-    return (v + 15) & ~(uint64_t)15;
+    return pp__current_worker;
 }
 
 static bool claim(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t s, uint32_t *running)
@@ -49,10 +54,10 @@ static bool claim(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uin
 static bool try_take(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
                      uint32_t *running)
 {
-    while (pp_ring_pop(&shm->ring, &rec->intent, s)) {
+    while (pp__ring_pop(&shm->ring, &rec->intent, s)) {
         if (claim(shm, rec, w, *s, running))
             return true;
-        atomic_store(&rec->intent, PP_NO_SLOT);
+        atomic_store(&rec->intent, PP_NO_SLOT); /* a stale cell */
     }
     return false;
 }
@@ -79,21 +84,21 @@ static void spinner_leave(struct pp_shm *shm, struct pp_worker_rec *rec)
 static int spin_for_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
                          uint32_t *running)
 {
-    uint64_t spin_until = pp_now_ns() + PP_WORKER_SPIN_NS;
+    uint64_t spin_until = pp__now_ns() + PP_WORKER_SPIN_NS;
     spinner_enter(shm, rec);
     for (unsigned i = 0;; i++) {
-        if (pp_ring_count(&shm->ring)) {
+        if (pp__ring_count(&shm->ring)) {
             spinner_leave(shm, rec);
             if (try_take(shm, rec, w, s, running))
                 return 1;
             spinner_enter(shm, rec);
         }
-        if (atomic_load(&shm->closing) || ((i & 63) == 63 && pp_now_ns() > spin_until))
+        if (atomic_load(&shm->closing) || ((i & 63) == 63 && pp__now_ns() > spin_until))
             break;
-        pp_cpu_relax();
+        pp__cpu_relax();
     }
     spinner_leave(shm, rec);
-    return atomic_load(&shm->closing) && !pp_ring_count(&shm->ring) ? -1 : 0;
+    return atomic_load(&shm->closing) && !pp__ring_count(&shm->ring) ? -1 : 0;
 }
 
 /* The next claimed slot, or false when the pool is closing and nothing is left. */
@@ -110,8 +115,11 @@ static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w,
         atomic_store(&rec->idle, 1);
         uint32_t seq = atomic_load(&shm->work_seq);
         bool got = try_take(shm, rec, w, s, running);
-        if (!got && !atomic_load(&shm->closing))
-            pp_futex_wait(&shm->work_seq, seq, true, PP_FOREVER);
+        if (!got && !atomic_load(&shm->closing)) {
+            if (atomic_load(&shm->kick_below))
+                pp__shm_kick(shm); /* queued work, and nothing here to run: feed us */
+            pp__futex_wait(&shm->work_seq, seq, true, PP_FOREVER);
+        }
         atomic_store(&rec->idle, 0);
         atomic_fetch_sub(&shm->idle_workers, 1);
         if (got || try_take(shm, rec, w, s, running))
@@ -121,61 +129,58 @@ static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w,
     }
 }
 
-static void publish(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, uint32_t done)
+static void publish(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, uint32_t running)
 {
     struct pp_slot *slot = &shm->slots[s];
     atomic_store(&rec->started_ns, 0);
-    atomic_store(&slot->state, done);
+    uint32_t expected = running;
+    if (!atomic_compare_exchange_strong(&slot->state, &expected,
+                                        ST_MAKE(SLOT_DONE, ST_WORKER(running), ST_GEN(running))))
+        return; /* not ours any more: nothing to tell */
     atomic_fetch_or(&shm->done_bits[s / 64], (uint64_t)1 << (s % 64));
     if (atomic_load(&slot->waiters))
-        pp_futex_wake(&slot->state, 0x7fffffff, true);
-    /* the monitor wants completions, or the backlog waits on a ring running dry */
+        pp__futex_wake(&slot->state, 0x7fffffff, true);
+    /* the monitor wants completions, or queued work waits on a ring running dry */
     uint64_t below = atomic_load(&shm->kick_below);
-    if (atomic_load(&shm->kick_on_done) || (below && pp_ring_count(&shm->ring) < below))
-        pp_shm_kick(shm);
+    if (atomic_load(&shm->kick_on_done) || (below && pp__ring_count(&shm->ring) < below))
+        pp__shm_kick(shm);
     atomic_store(&rec->intent, PP_NO_SLOT);
 }
 
 static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, uint32_t running)
 {
     struct pp_slot *slot = &shm->slots[s];
-    char *base = (char *)shm;
-    pp_task t = {.shm = shm, .slot = slot, .running = running};
+    pp_task t = {.shm = shm, .slot = slot, .running = running, .pid = worker_pid};
     if (slot->deadline_ns) {
-        atomic_store(&rec->started_ns, pp_now_ns());
-        pp_shm_kick(shm);
+        atomic_store(&rec->started_ns, pp__now_ns());
+        pp__shm_kick(shm); /* the monitor recomputes its next expiry */
     }
-    const void *arg = base + slot->arg_off;
-    int code = (slot->flags & SLOT_MAP_CHUNK) ? pp_run_chunk(&t, arg, slot->arg_len)
-                                              : slot->fn(&t, arg, slot->arg_len);
+    int code = slot->fn(&t, (char *)shm + slot->arg_off, slot->arg_len);
     fflush(stdout);
     fflush(stderr);
+    if (getpid() != worker_pid)
+        _exit(0); /* a copy the task forked: not a worker */
     slot->code = code;
     if (code != 0) {
         memcpy(slot->data, t.msg, t.msg_len);
         slot->msg_len = t.msg_len;
-        slot->res_len = 0;
-    } else {
-        slot->res_off = t.res_off;
-        slot->res_len = t.res_len;
     }
-    publish(shm, rec, s, ST_MAKE(SLOT_DONE, ST_WORKER(running), ST_GEN(running)));
+    publish(shm, rec, s, running);
 }
 
-_Noreturn void pp_worker_main(pp_pool *pool, uint32_t w)
+_Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
 {
-    struct pp_shm *shm = pool->shm;
+    struct pp_shm *shm = cfg->shm;
     struct pp_worker_rec *rec = &shm->workers[w];
-    pp_current_worker = (int)w;
-    if (pool->cfg.initializer && pool->cfg.initializer(pool->cfg.initarg) != 0) {
-        atomic_store(&rec->init_failed, 1);
-        fflush(stdout);
-        fflush(stderr);
-        _exit(1);
-    }
+    pp__current_worker = (int)w;
+    worker_pid = getpid();
+    int init = cfg->initializer ? cfg->initializer(cfg->initarg) : 0;
     fflush(stdout);
     fflush(stderr);
-    unsigned limit = pool->cfg.max_tasks_per_child;
+    if (getpid() != worker_pid || init != 0)
+        _exit(1); /* not ready: the master breaks the pool */
+    atomic_store(&rec->ready, 1);
+    unsigned limit = cfg->max_tasks_per_child;
     for (unsigned done = 0; !limit || done < limit; done++) {
         uint32_t s, running;
         if (!next_task(shm, rec, w, &s, &running))
@@ -187,27 +192,30 @@ _Noreturn void pp_worker_main(pp_pool *pool, uint32_t w)
 
 /* ---- task-side API ------------------------------------------------------- */
 
-/* Asks the master for len bytes of result space and sleeps until it answers. */
+/* Asks the master for len bytes of result space and waits for its answer. */
 static void grow(pp_task *t, size_t len)
 {
     struct pp_slot *slot = t->slot;
     uint32_t asking = ST_MAKE(SLOT_GROW, ST_WORKER(t->running), ST_GEN(t->running));
     slot->grow_len = len;
-    atomic_store(&slot->state, asking);
-    atomic_store(&t->shm->monitor_asleep, 1); /* force the kick: the monitor must look */
-    pp_shm_kick(t->shm);
-    while (atomic_load(&slot->state) == asking)
-        pp_futex_wait(&slot->state, asking, true, PP_FOREVER);
+    uint32_t expected = t->running;
+    if (!atomic_compare_exchange_strong(&slot->state, &expected, asking))
+        return;
+    pp__shm_kick(t->shm);
+    _Atomic uint32_t sleepers = 0; /* the monitor wakes every sleeper on the word */
+    pp__spin_wait(&slot->state, asking, &sleepers, 0, true, PP_FOREVER);
 }
 
-void *pp_task_reserve(pp_task *t, size_t len)
+void *pp__task_reserve(pp_task *t, size_t len)
 {
+    if (getpid() != t->pid)
+        return NULL; /* a copy the task forked: the slot is not its own */
     struct pp_slot *slot = t->slot;
     char *base = (char *)t->shm;
     uint64_t data = (uint64_t)((char *)slot->data - base);
     uint64_t inline_off = data;
     if (slot->arg_off == data) /* the argument sits inline: the result goes after it */
-        inline_off += align16(slot->arg_len);
+        inline_off += pp__align16(slot->arg_len);
     uint64_t off;
     if (inline_off <= data + PP_SLOT_DATA && len <= data + PP_SLOT_DATA - inline_off) {
         off = inline_off;
@@ -220,7 +228,7 @@ void *pp_task_reserve(pp_task *t, size_t len)
     }
     t->res_off = off;
     t->res_len = len;
-    slot->res_off = off; /* visible at once: a map chunk's area outlives a crash */
+    slot->res_off = off; /* visible at once: what a task wrote before a crash is kept */
     slot->res_len = len;
     return base + off;
 }
@@ -237,13 +245,15 @@ void *pp_task_result_buffer(pp_task *task, size_t len)
         task->item_status = PP_OK;
         return task->item_out;
     }
-    return pp_task_reserve(task, len);
+    return pp__task_reserve(task, len);
 }
 
 int pp_task_return(pp_task *task, const void *data, size_t len)
 {
     if (!task || (!data && len))
         return PP_EINVAL;
+    if (getpid() != task->pid)
+        return PP_ESTATE;
     if (task->item_out && len > task->item_cap) {
         task->item_status = PP_EINVAL;
         return PP_EINVAL;

@@ -1,0 +1,50 @@
+/*
+ * dispatch.h: the master's data path (dispatch.c). Every function here runs
+ * with pool->lock held.
+ */
+#ifndef PP_DISPATCH_H
+#define PP_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pool.h"
+
+/* An argument in two pieces, copied as one: head (may be empty), then body. */
+struct pp_arg {
+    const void *head, *body;
+    size_t head_len, body_len;
+};
+
+int pp__submit_locked(pp_pool *pool, pp_fn fn, const struct pp_arg *arg, uint64_t deadline_ns,
+                      uint64_t result_hint, pp_future **out);
+/* Settles a DONE slot into its future; false if it is not DONE. */
+bool pp__harvest(pp_pool *pool, uint32_t slot);
+/* Harvests every DONE slot, frees slots whose ring cells are consumed, and
+   feeds the backlog into free slots. */
+void pp__harvest_all(pp_pool *pool);
+/* Whether harvest_all would find something to do for the backlog. */
+bool pp__feed_possible(pp_pool *pool);
+/* Ends a dispatched task's future with status (its worker is gone) and frees
+   the slot; a no-op for a slot nobody owns. */
+void pp__finish_slot(pp_pool *pool, uint32_t slot, int status, int code, const char *message);
+/* Puts a slot whose worker died before finishing it back to PENDING. */
+void pp__requeue_slot(pp_pool *pool, uint32_t slot);
+/* Settles a future that is not in a slot. */
+void pp__complete(pp_pool *pool, pp_future *f, int status, int code, const char *message);
+/* Tells workers what the master wants to hear about (see dispatch.c). */
+void pp__update_kicks(pp_pool *pool);
+bool pp__cancel_locked(pp_pool *pool, pp_future *f);
+/* Cancels every task no worker has started. */
+void pp__cancel_pending(pp_pool *pool);
+/* The pool can run nothing more: every unfinished future ends with status. */
+void pp__break_pool(pp_pool *pool, int status);
+void pp__future_free(pp_future *f);
+void pp__future_maybe_free(pp_future *f); /* frees it if released and unreferenced */
+
+/* The monitor thread marks itself; callbacks queued from other threads kick it. */
+void pp__set_monitor_thread(const pp_pool *pool);
+bool pp__on_monitor_thread(const pp_pool *pool);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * worker.h: the loop a worker process runs, and what it needs to know. A
+ * worker sees the shared region (shm.h) and this struct, never the master's
+ * pool or its futures.
+ */
+#ifndef PP_WORKER_H
+#define PP_WORKER_H
+
+#include <stdint.h>
+
+struct pp_shm;
+
+struct pp_worker_cfg {
+    struct pp_shm *shm;                /* the pool's shared region */
+    int (*initializer)(void *initarg); /* or NULL */
+    void *initarg;
+    unsigned max_tasks_per_child; /* 0: unlimited */
+};
+
+/* The worker index of this process; -1 outside a worker. */
+extern int pp__current_worker;
+
+/* Runs worker w until the pool closes or its task budget is spent; leaves
+   only through _exit. */
+_Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w);
+
+#endif
