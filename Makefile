@@ -1,4 +1,4 @@
-# procpool: make | make test | make demo | make examples | make bench
+# procpool: make | make test (= make check) | make torture | make demo | make examples | make bench
 #           make asan | make tsan | make valgrind | make lint | make format
 #           make install [PREFIX=/usr/local DESTDIR=] | make uninstall | make shared
 #           make check-install | make check-docs
@@ -16,12 +16,14 @@ OBJ     := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 PIC_OBJ := $(SRC:src/%.c=$(BUILD)/pic/%.o)
 LIB     := $(BUILD)/libprocpool.a
 SONAME  := libprocpool.so.1
-TESTS   := $(wildcard test/*.c)
+TESTS   := $(wildcard test/test_*.c)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 TEST_BIN := $(BUILD)/test/procpool_tests
+TORTURE_BIN := $(BUILD)/test/torture
+ALLOC_BIN := $(BUILD)/test/alloc_fail
 
-.PHONY: all test demo examples bench asan tsan valgrind lint format install uninstall shared check-install check-docs clean deps
+.PHONY: all test check torture demo examples bench asan tsan valgrind lint format install uninstall shared check-install check-docs clean deps
 
 all: $(LIB)
 
@@ -54,8 +56,26 @@ $(TEST_BIN): $(TESTS) test/helpers.h $(LIB) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -Wno-missing-prototypes -D_GNU_SOURCE $(CFLAGS) $(CPPFLAGS) $(TESTS) $(LIB) -lcriterion $(LDLIBS) -o $@
 
-test: $(TEST_BIN)
+$(TORTURE_BIN): test/torture.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+# every allocation of the library fails once (see test/alloc_fail.c)
+$(ALLOC_BIN): test/alloc_fail.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $< $(LIB) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(LDLIBS) -o $@
+
+# The suites, then allocation failure, then a fixed set of torture seeds.
+test: $(TEST_BIN) $(ALLOC_BIN) $(TORTURE_BIN)
 	$(TEST_BIN) $(TEST_ARGS)
+	$(ALLOC_BIN)
+	$(TORTURE_BIN) --seeds 16 --quiet
+
+check: test
+
+# The randomized model test: make torture [SEEDS=N] [FIRST=S] [SEED=s] [OPS=m]
+torture: $(TORTURE_BIN)
+	$(TORTURE_BIN) $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),100) --first $(or $(FIRST),1000)) $(if $(OPS),--ops $(OPS))
 
 $(BUILD)/examples/%: examples/%.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -76,8 +96,11 @@ bench: $(BENCHES)
 # Sanitizer and valgrind runs of the whole suite, each in its own build tree.
 asan:
 	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/test/procpool_tests
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:handle_abort=0 LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/test/procpool_tests $(TEST_ARGS)
+	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/test/procpool_tests $(BUILD)/asan/test/torture
+	$(ASAN_ENV) $(BUILD)/asan/test/procpool_tests $(TEST_ARGS)
+	$(ASAN_ENV) $(BUILD)/asan/test/torture --seeds 6 --quiet
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:handle_abort=0 \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp UBSAN_OPTIONS=print_stacktrace=1
 
 # Criterion cannot start under TSan (Criterion issue #274): the same suites are
 # built against a stand-in header and runner (test/tsan/).

@@ -240,6 +240,9 @@ static _Noreturn void spawner_main(struct spawner *sp)
         }
     }
     reap(sp, 0);
+    flush_reports(sp, 1);
+    close(sp->report_fd); /* end-of-file for the master, then the kick that makes it look */
+    pp__shm_kick(sp->worker.shm);
     _exit(0);
 }
 

@@ -1,0 +1,495 @@
+/*
+ * torture: the randomized model test. From a seed it generates a sequence of
+ * operations on 1-3 pools (1-4 workers each) from 1-3 threads: submits of
+ * every kind of task (echo 0 B-2 MiB, crash, exit, fail, sleep past a
+ * deadline, close every descriptor, fork a child), cancel, release, result
+ * and exception with timeouts (0, short, for ever), done/running polls,
+ * pp_wait in all modes, as_completed, pp_map with failing items, callbacks
+ * that submit, SIGKILL of a random worker, shutdown with and without cancel,
+ * terminate. A small model says what each future may legally end as; every
+ * future must reach a final state, end in an allowed outcome, and carry its
+ * exact result. After destroy no process, thread or descriptor of the
+ * library may remain.
+ *
+ * Each seed runs in a child process under a watchdog: a hang ends that child
+ * with the seed printed, never the run.
+ *
+ *   torture [--seeds N] [--first S] [--seed S] [--ops M] [--quiet]
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <procpool.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WATCHDOG_S 60 /* a seed's bound: far above its normal run time */
+#define MAX_FUTS   4096
+
+/* ---- random numbers -------------------------------------------------------- */
+
+static uint64_t next_rand(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static uint64_t below(uint64_t *s, uint64_t n)
+{
+    return n ? next_rand(s) % n : 0;
+}
+
+/* ---- tasks ----------------------------------------------------------------- */
+
+enum kind { K_ECHO, K_CRASH, K_EXIT, K_FAIL, K_SLOW, K_CLOSEFDS, K_FORK, K_KINDS };
+
+struct arg_hdr {
+    uint32_t kind, seed;
+    uint64_t len; /* echo: payload bytes after the header */
+};
+
+static void fill(unsigned char *p, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(seed + i * 131);
+}
+
+static int torture_task(pp_task *t, const void *arg, size_t len)
+{
+    struct arg_hdr h;
+    memcpy(&h, arg, sizeof h);
+    switch (h.kind) {
+    case K_CRASH: raise(SIGSEGV); break;
+    case K_EXIT: _exit(5);
+    case K_FAIL: return pp_task_fail(t, 40 + (int)(h.seed % 7), "failed %u", h.seed);
+    case K_SLOW: usleep(200000); break;
+    case K_CLOSEFDS:
+        for (int fd = 0; fd < 1024; fd++)
+            close(fd);
+        break;
+    case K_FORK:
+        if (fork() == 0) {
+            usleep(20000);
+            _exit(0);
+        }
+        break;
+    default: break;
+    }
+    return pp_task_return(t, arg, len); /* echo the whole argument */
+}
+
+static int map_item_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)len;
+    long v = *(const long *)arg;
+    if (v % 13 == 7)
+        return 3; /* a failing item */
+    long r = v * 3;
+    return pp_task_return(t, &r, sizeof r);
+}
+
+/* ---- the model ------------------------------------------------------------- */
+
+struct fut {
+    pp_future *f;
+    int pool;
+    struct arg_hdr h;
+    bool cancelled; /* pp_future_cancel returned 1 */
+    bool released;
+};
+
+struct world {
+    uint64_t seed;
+    int npools, nthreads, ops;
+    pp_pool *pools[3];
+    pp_config cfg[3];
+    _Atomic int kills[3];      /* SIGKILLs sent to the pool's workers */
+    _Atomic int terminated[3]; /* terminate or shutdown(cancel) called */
+    _Atomic int shut[3];
+    _Atomic long callbacks_run, submitted, checked;
+    pthread_mutex_t lock;
+};
+
+static struct world W;
+
+static void die(const char *what, uint64_t seed)
+{
+    fprintf(stderr, "torture: seed %llu: %s\n", (unsigned long long)seed, what);
+    fflush(stderr);
+    _exit(1);
+}
+
+/* Whether status is an outcome the model allows for this future. */
+static bool allowed(const struct fut *u, int status)
+{
+    int p = u->pool;
+    bool kills = atomic_load(&W.kills[p]) > 0, term = atomic_load(&W.terminated[p]) > 0;
+    bool breaks = W.cfg[p].on_crash == PP_BREAK_POOL;
+    if (status == PP_ECANCELLED)
+        return u->cancelled || term;
+    if (status == PP_EBROKEN)
+        return breaks || term;
+    if (status == PP_ECRASHED && (kills || term))
+        return true;
+    switch (u->h.kind) {
+    case K_CRASH:
+    case K_EXIT: return status == PP_ECRASHED;
+    case K_FAIL: return status == PP_ETASK;
+    case K_SLOW: return status == PP_EDEADLINE || status == PP_OK;
+    default: return status == PP_OK;
+    }
+}
+
+static void check_final(const struct fut *u)
+{
+    const void *data;
+    size_t len;
+    int st = pp_future_result(u->f, -1, &data, &len); /* the watchdog bounds it */
+    if (!allowed(u, st)) {
+        char m[128];
+        snprintf(m, sizeof m, "kind %u ended %s", u->h.kind, pp_strerror(st));
+        die(m, W.seed);
+    }
+    if (st == PP_OK) {
+        size_t want = sizeof u->h + u->h.len;
+        if (len != want || memcmp(data, &u->h, sizeof u->h) != 0)
+            die("wrong result header or length", W.seed);
+        const unsigned char *p = (const unsigned char *)data + sizeof u->h;
+        for (size_t i = 0; i < u->h.len; i += 4099)
+            if (p[i] != (unsigned char)(u->h.seed + i * 131))
+                die("wrong result bytes", W.seed);
+    }
+    if (st == PP_ETASK) {
+        int code;
+        const char *msg;
+        pp_future_exception(u->f, 0, &code, &msg);
+        if (code != 40 + (int)(u->h.seed % 7) || !msg)
+            die("wrong failure code or message", W.seed);
+    }
+    atomic_fetch_add(&W.checked, 1);
+}
+
+/* ---- operations ------------------------------------------------------------ */
+
+static void resubmit_cb(pp_future *f, void *ud)
+{
+    (void)f;
+    pp_pool *pool = ud;
+    atomic_fetch_add(&W.callbacks_run, 1);
+    struct arg_hdr h = {K_ECHO, 1, 0};
+    pp_future *g;
+    if (pp_submit(pool, torture_task, &h, sizeof h, &g) == PP_OK)
+        pp_future_release(g);
+}
+
+static int submit_one(uint64_t *rs, struct fut *u, int p)
+{
+    static _Thread_local unsigned char *buf;
+    if (!buf && !(buf = malloc(sizeof(struct arg_hdr) + (2u << 20))))
+        die("out of memory", W.seed);
+    uint64_t r = below(rs, 100);
+    uint32_t kind = r < 70 ? K_ECHO : (uint32_t)(1 + below(rs, K_KINDS - 1));
+    struct arg_hdr h = {kind, (uint32_t)next_rand(rs), 0};
+    if (kind == K_ECHO) {
+        uint64_t sz = below(rs, 10);
+        h.len = sz < 5 ? below(rs, 64) : sz < 8 ? below(rs, 8192) : sz < 9 ? below(rs, 300000) : below(rs, 2u << 20);
+    }
+    memcpy(buf, &h, sizeof h);
+    fill(buf + sizeof h, h.len, h.seed);
+    pp_task_opts o = {.deadline = kind == K_SLOW ? 0.05 : below(rs, 4) == 0 ? 30 : 0};
+    *u = (struct fut){.pool = p, .h = h};
+    int rc = pp_submit_opts(W.pools[p], torture_task, buf, sizeof h + h.len, &o, &u->f);
+    if (rc == PP_OK) {
+        atomic_fetch_add(&W.submitted, 1);
+        if (below(rs, 8) == 0)
+            pp_future_add_done_callback(u->f, resubmit_cb, W.pools[p]);
+        return 1;
+    }
+    if (rc != PP_ESHUTDOWN && rc != PP_EBROKEN)
+        die("submit refused", W.seed);
+    return 0;
+}
+
+static int children_of(pid_t ppid, pid_t *out, int max)
+{
+    DIR *d = opendir("/proc");
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) && n < max;) {
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *fp = fopen(path, "r");
+        if (!fp)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, fp);
+        fclose(fp);
+        buf[len] = 0;
+        const char *p = strrchr(buf, ')');
+        char state;
+        int parent;
+        if (p && sscanf(p + 2, "%c %d", &state, &parent) == 2 && parent == ppid && state != 'Z')
+            out[n++] = atoi(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* SIGKILL to one worker of any pool: every spawner's children are workers. */
+static void kill_a_worker(uint64_t *rs)
+{
+    pid_t spawners[8], workers[16];
+    int ns = children_of(getpid(), spawners, 8);
+    if (!ns)
+        return;
+    pid_t sp = spawners[below(rs, (uint64_t)ns)];
+    int nw = children_of(sp, workers, 16);
+    if (!nw)
+        return;
+    for (int p = 0; p < W.npools; p++) /* we cannot tell which pool: all may see a crash */
+        atomic_fetch_add(&W.kills[p], 1);
+    kill(workers[below(rs, (uint64_t)nw)], SIGKILL);
+}
+
+static void do_map(uint64_t *rs, int p)
+{
+    size_t n = 1 + below(rs, 300);
+    long *in = malloc(n * sizeof *in), *out = malloc(n * sizeof *out);
+    int *status = malloc(n * sizeof *status);
+    if (!in || !out || !status)
+        die("out of memory", W.seed);
+    for (size_t i = 0; i < n; i++)
+        in[i] = (long)i;
+    pp_map_opts o = {.chunksize = 1 + below(rs, 40), .status = status};
+    int rc = pp_map(W.pools[p], map_item_task, in, n, sizeof *in, out, sizeof *out, &o);
+    bool lossy = atomic_load(&W.kills[p]) || atomic_load(&W.terminated[p]) || atomic_load(&W.shut[p]) ||
+                 W.cfg[p].on_crash == PP_BREAK_POOL; /* a crashing task breaks it */
+    if (rc == PP_OK || !lossy) {
+        for (size_t i = 0; i < n; i++) {
+            int want = in[i] % 13 == 7 ? PP_ETASK : PP_OK;
+            if (status[i] != want && !(lossy && status[i] != PP_OK)) {
+                char m[96];
+                snprintf(m, sizeof m, "map item %zu of %zu: %s, map %s", i, n, pp_strerror(status[i]),
+                         pp_strerror(rc));
+                die(m, W.seed);
+            }
+            if (status[i] == PP_OK && out[i] != in[i] * 3)
+                die("map item result", W.seed);
+        }
+    }
+    free(in);
+    free(out);
+    free(status);
+}
+
+struct thread_arg {
+    uint64_t rs;
+    struct fut *futs;
+    int n;
+};
+
+static void one_op(struct thread_arg *ta)
+{
+    uint64_t *rs = &ta->rs;
+    int p = (int)below(rs, (uint64_t)W.npools);
+    uint64_t op = below(rs, 1000);
+    struct fut *u = ta->n ? &ta->futs[below(rs, (uint64_t)ta->n)] : NULL;
+    if (op < 450 || !u) {
+        if (ta->n < MAX_FUTS)
+            ta->n += submit_one(rs, &ta->futs[ta->n], p);
+    } else if (op < 550) {
+        if (!u->released && pp_future_cancel(u->f) == 1)
+            u->cancelled = true;
+    } else if (op < 650) {
+        if (!u->released) {
+            double t[] = {0, 0.001, 0.05};
+            pp_future_result(u->f, t[below(rs, 3)], NULL, NULL);
+        }
+    } else if (op < 720) {
+        if (!u->released) {
+            pp_future_done(u->f);
+            pp_future_running(u->f);
+            pp_future_cancelled(u->f);
+        }
+    } else if (op < 780) {
+        pp_future *fs[8];
+        int k = 0;
+        for (int i = 0; i < 8 && ta->n; i++) {
+            struct fut *v = &ta->futs[below(rs, (uint64_t)ta->n)];
+            if (!v->released)
+                fs[k++] = v->f;
+        }
+        if (below(rs, 2)) {
+            if (pp_wait(fs, (size_t)k, 0.05, (enum pp_return_when)below(rs, 3)) < 0)
+                die("pp_wait failed", W.seed);
+        } else {
+            pp_as_completed *it;
+            pp_future *g;
+            if (pp_as_completed_begin(fs, (size_t)k, 0.05, &it) != PP_OK)
+                die("as_completed_begin failed", W.seed);
+            while (pp_as_completed_next(it, &g) == 1)
+                ;
+            pp_as_completed_end(it);
+        }
+    } else if (op < 820) {
+        do_map(rs, p);
+    } else if (op < 835) {
+        kill_a_worker(rs);
+    } else if (op < 840 && ta->n > 1) {
+        u->released = true; /* forget it: it still runs, and is freed once done */
+        struct fut keep = *u;
+        *u = ta->futs[--ta->n];
+        pp_future_release(keep.f);
+    } else if (op < 842) {
+        bool cancel = below(rs, 2);
+        if (cancel)
+            atomic_fetch_add(&W.terminated[p], 1);
+        atomic_store(&W.shut[p], 1);
+        pp_shutdown(W.pools[p], false, cancel);
+    } else if (op < 843) {
+        atomic_fetch_add(&W.terminated[p], 1);
+        atomic_store(&W.shut[p], 1);
+        pp_pool_terminate(W.pools[p], below(rs, 2) ? SIGKILL : SIGTERM);
+    }
+}
+
+static void *thread_main(void *arg)
+{
+    struct thread_arg *ta = arg;
+    for (int i = 0; i < W.ops; i++)
+        one_op(ta);
+    return NULL;
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n - 2;
+}
+
+static void run_seed(uint64_t seed, int ops)
+{
+    uint64_t rs = seed * 0x9e3779b97f4a7c15ull + 1;
+    W = (struct world){.seed = seed, .ops = ops};
+    pthread_mutex_init(&W.lock, NULL);
+    int fds_before = count_fds();
+    W.npools = 1 + (int)below(&rs, 3);
+    W.nthreads = 1 + (int)below(&rs, 3);
+    for (int p = 0; p < W.npools; p++) {
+        W.cfg[p] = (pp_config){.max_workers = 1 + (int)below(&rs, 4),
+                               .max_tasks_per_child = below(&rs, 4) == 0 ? 1 + (unsigned)below(&rs, 20) : 0,
+                               .on_crash = below(&rs, 5) == 0 ? PP_BREAK_POOL : PP_REPLACE_WORKER};
+        if (pp_pool_create(&W.pools[p], &W.cfg[p]) != PP_OK)
+            die("pool_create failed", seed);
+    }
+    pthread_t th[3];
+    struct thread_arg ta[3];
+    for (int i = 0; i < W.nthreads; i++) {
+        ta[i] = (struct thread_arg){.rs = next_rand(&rs) | 1, .futs = calloc(MAX_FUTS, sizeof(struct fut))};
+        if (!ta[i].futs || pthread_create(&th[i], NULL, thread_main, &ta[i]) != 0)
+            die("thread start failed", seed);
+    }
+    for (int i = 0; i < W.nthreads; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < W.nthreads; i++) {
+        for (int k = 0; k < ta[i].n; k++)
+            check_final(&ta[i].futs[k]);
+        free(ta[i].futs);
+    }
+    for (int p = 0; p < W.npools; p++)
+        pp_pool_destroy(W.pools[p]);
+    pid_t kids[4];
+    if (children_of(getpid(), kids, 4) != 0)
+        die("a process of the library outlived destroy", seed);
+    if (count_threads() != 1)
+        die("a thread of the library outlived destroy", seed);
+    if (count_fds() != fds_before)
+        die("a descriptor of the library outlived destroy", seed);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t first = 1, seeds = 8;
+    int ops = 300, quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
+            seeds = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--first") && i + 1 < argc)
+            first = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            first = strtoull(argv[++i], NULL, 0);
+            seeds = 1;
+        } else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
+            ops = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quiet"))
+            quiet = 1;
+        else {
+            fprintf(stderr, "usage: torture [--seeds N] [--first S] [--seed S] [--ops M] [--quiet]\n");
+            return 2;
+        }
+    }
+    long passed = 0, failed = 0;
+    for (uint64_t seed = first; seed < first + seeds; seed++) {
+        int report[2];
+        if (pipe(report) != 0)
+            return 1;
+        fflush(stdout);
+        pid_t child = fork();
+        if (child == 0) {
+            close(report[0]);
+            alarm(WATCHDOG_S); /* a hang ends here, with the seed printed below */
+            run_seed(seed, ops);
+            char line[160];
+            int n = snprintf(line, sizeof line, "%ld submitted, %ld checked, %ld callbacks, %d/%d/%d kills",
+                             atomic_load(&W.submitted), atomic_load(&W.checked), atomic_load(&W.callbacks_run),
+                             atomic_load(&W.kills[0]), atomic_load(&W.kills[1]), atomic_load(&W.kills[2]));
+            if (write(report[1], line, (size_t)n) < 0)
+                _exit(1);
+            _exit(0);
+        }
+        close(report[1]);
+        char line[161] = {0};
+        ssize_t got = read(report[0], line, sizeof line - 1);
+        (void)got;
+        close(report[0]);
+        int status;
+        waitpid(child, &status, 0);
+        bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (ok)
+            passed++;
+        else
+            failed++;
+        if (!ok && WIFSIGNALED(status))
+            fprintf(stderr, "torture: seed %llu: %s (a hang, if SIGALRM: replay with --seed %llu)\n",
+                    (unsigned long long)seed, strsignal(WTERMSIG(status)), (unsigned long long)seed);
+        else if (!quiet || !ok)
+            printf("seed %llu: %s %s\n", (unsigned long long)seed, ok ? "ok" : "FAILED", line);
+    }
+    printf("torture: %ld passed, %ld failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
