@@ -1,9 +1,12 @@
 /*
- * arena: size-class allocator over the shared mapping (see arena.h).
+ * arena: a buddy allocator over the shared mapping (see arena.h). Free
+ * blocks are heap records, listed per class (warm ones first) and hashed by
+ * offset, so that a freed block finds its buddy in O(1) and merges.
  */
 #define _GNU_SOURCE
 #include "arena.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -11,15 +14,139 @@
 
 #define PAGE 4096u
 
-void pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget)
+struct pp_free_block {
+    uint64_t rel;                       /* offset from the arena's start */
+    uint64_t warm;                      /* bytes of it that may hold pages */
+    int cls;                            /* size = 1 << cls */
+    struct pp_free_block *prev, *next;  /* its class's list */
+    struct pp_free_block *hnext;        /* its hash chain */
+};
+
+static size_t slot_of(const struct pp_arena *a, uint64_t rel)
 {
-    *a = (struct pp_arena){.base = base, .start = start, .end = end, .fresh = start, .budget = budget};
+    return (size_t)((rel >> PP_ARENA_MIN_CLASS) * 0x9e3779b97f4a7c15ull >> 20) & (a->table_cap - 1);
+}
+
+static void hash_insert(struct pp_arena *a, struct pp_free_block *b)
+{
+    size_t i = slot_of(a, b->rel);
+    b->hnext = a->table[i];
+    a->table[i] = b;
+}
+
+static void hash_remove(struct pp_arena *a, struct pp_free_block *b)
+{
+    struct pp_free_block **p = &a->table[slot_of(a, b->rel)];
+    while (*p != b)
+        p = &(*p)->hnext;
+    *p = b->hnext;
+}
+
+/* Doubles the table when it is full; a failed growth only lengthens chains. */
+static void maybe_grow(struct pp_arena *a)
+{
+    if (a->nfree < a->table_cap)
+        return;
+    struct pp_free_block **old = a->table;
+    size_t old_cap = a->table_cap;
+    struct pp_free_block **t = calloc(old_cap * 2, sizeof *t);
+    if (!t)
+        return;
+    a->table = t;
+    a->table_cap = old_cap * 2;
+    for (size_t i = 0; i < old_cap; i++)
+        for (struct pp_free_block *b = old[i], *next; b; b = next) {
+            next = b->hnext;
+            hash_insert(a, b);
+        }
+    free(old);
+}
+
+static void list_insert(struct pp_arena *a, struct pp_free_block *b)
+{
+    struct pp_free_block **head = &a->free[b->cls];
+    if (b->warm || !*head) { /* warm blocks go first */
+        b->prev = NULL;
+        b->next = *head;
+        if (*head)
+            (*head)->prev = b;
+        *head = b;
+        return;
+    }
+    struct pp_free_block *last = *head;
+    while (last->next && last->next->warm)
+        last = last->next;
+    b->prev = last;
+    b->next = last->next;
+    if (last->next)
+        last->next->prev = b;
+    last->next = b;
+}
+
+static void list_remove(struct pp_arena *a, struct pp_free_block *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        a->free[b->cls] = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+}
+
+static void put_free(struct pp_arena *a, struct pp_free_block *b)
+{
+    list_insert(a, b);
+    hash_insert(a, b);
+    a->nfree++;
+    a->warm += b->warm;
+    maybe_grow(a);
+}
+
+static void take_free(struct pp_arena *a, struct pp_free_block *b)
+{
+    list_remove(a, b);
+    hash_remove(a, b);
+    a->nfree--;
+    a->warm -= b->warm;
+}
+
+static struct pp_free_block *find_free(const struct pp_arena *a, uint64_t rel, int cls)
+{
+    for (struct pp_free_block *b = a->table[slot_of(a, rel)]; b; b = b->hnext)
+        if (b->rel == rel)
+            return b->cls == cls ? b : NULL;
+    return NULL;
+}
+
+int pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget)
+{
+    *a = (struct pp_arena){.base = base, .start = start, .budget = budget, .table_cap = 64};
+    int top = PP_ARENA_MIN_CLASS;
+    while (top + 1 < PP_ARENA_CLASSES && ((uint64_t)1 << (top + 1)) <= end - start)
+        top++;
+    a->size = (uint64_t)1 << top;
+    a->table = calloc(a->table_cap, sizeof *a->table);
+    struct pp_free_block *root = malloc(sizeof *root);
+    if (!a->table || !root) {
+        free(root);
+        free(a->table);
+        a->table = NULL;
+        return PP_ENOMEM;
+    }
+    *root = (struct pp_free_block){.rel = 0, .cls = top};
+    put_free(a, root);
+    return PP_OK;
 }
 
 void pp__arena_fini(struct pp_arena *a)
 {
     for (int c = 0; c < PP_ARENA_CLASSES; c++)
-        free(a->free[c].offs);
+        for (struct pp_free_block *b = a->free[c], *next; b; b = next) {
+            next = b->next;
+            free(b);
+        }
+    free(a->table);
+    *a = (struct pp_arena){0};
 }
 
 static int class_of(uint64_t size)
@@ -32,53 +159,63 @@ static int class_of(uint64_t size)
 
 int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out)
 {
-    int c = class_of(size);
-    if (c >= PP_ARENA_CLASSES)
+    int want = class_of(size);
+    if (size > PP_ARENA_MAX_BLOCK || want >= PP_ARENA_CLASSES || !a->table)
         return PP_ENOMEM;
-    uint64_t bytes = (uint64_t)1 << c;
-    struct pp_free_list *fl = &a->free[c];
-    if (fl->len) {
-        uint64_t e = fl->offs[--fl->len];
-        if (e & 1)
-            a->warm -= bytes;
-        *out = (pp_block){.off = e & ~(uint64_t)1, .size = bytes};
-    } else {
-        uint64_t align = bytes < PAGE ? bytes : PAGE;
-        uint64_t off = (a->fresh + align - 1) & ~(align - 1);
-        if (off > a->end || a->end - off < bytes)
+    int c = want;
+    while (c < PP_ARENA_CLASSES && !a->free[c])
+        c++;
+    if (c == PP_ARENA_CLASSES)
+        return PP_ENOMEM;
+    struct pp_free_block *b = a->free[c];
+    take_free(a, b);
+    while (c > want) { /* split: keep the lower half, free the upper one */
+        struct pp_free_block *upper = malloc(sizeof *upper);
+        if (!upper) {
+            put_free(a, b);
             return PP_ENOMEM;
-        a->fresh = off + bytes;
-        *out = (pp_block){.off = off, .size = bytes};
+        }
+        c--;
+        uint64_t half = (uint64_t)1 << c;
+        uint64_t low_warm = b->warm < half ? b->warm : half;
+        *upper = (struct pp_free_block){.rel = b->rel + half, .warm = b->warm - low_warm, .cls = c};
+        put_free(a, upper);
+        b->cls = c;
+        b->warm = low_warm;
     }
-    a->in_use += bytes;
+    *out = (pp_block){.off = a->start + b->rel, .size = (uint64_t)1 << want};
+    a->in_use += out->size;
+    free(b);
     return PP_OK;
 }
 
-void pp__arena_free(struct pp_arena *a, pp_block *b)
+void pp__arena_free(struct pp_arena *a, pp_block *blk)
 {
-    if (!b->off)
+    if (!blk->off)
         return;
-    struct pp_free_list *fl = &a->free[class_of(b->size)];
-    if (fl->len == fl->cap) {
-        size_t cap = fl->cap ? fl->cap * 2 : 16;
-        uint64_t *offs = realloc(fl->offs, cap * sizeof *offs);
-        if (!offs) { /* cannot remember it: give its pages back and lose the range */
-            madvise(a->base + b->off, b->size, MADV_REMOVE);
-            a->in_use -= b->size;
-            *b = (pp_block){0};
-            return;
-        }
-        fl->offs = offs;
-        fl->cap = cap;
+    struct pp_free_block *b = malloc(sizeof *b);
+    bool punch = blk->size >= PAGE && a->warm + blk->size > a->budget;
+    if (punch || !b) /* over budget, or nothing to remember it with: give its pages back */
+        madvise(a->base + blk->off, blk->size, MADV_REMOVE);
+    a->in_use -= blk->size;
+    if (!b) { /* the range is lost to the arena, never to the system */
+        *blk = (pp_block){0};
+        return;
     }
-    uint64_t entry = b->off;
-    if (b->size >= PAGE && a->warm + b->size > a->budget)
-        madvise(a->base + b->off, b->size, MADV_REMOVE);
-    else {
-        entry |= 1;
-        a->warm += b->size;
+    *b = (struct pp_free_block){.rel = blk->off - a->start, .warm = punch ? 0 : blk->size, .cls = class_of(blk->size)};
+    *blk = (pp_block){0};
+    for (;;) { /* merge with a free buddy of the same size */
+        uint64_t bsize = (uint64_t)1 << b->cls;
+        if (bsize >= a->size)
+            break;
+        struct pp_free_block *buddy = find_free(a, b->rel ^ bsize, b->cls);
+        if (!buddy)
+            break;
+        take_free(a, buddy);
+        b->rel &= ~bsize;
+        b->warm += buddy->warm;
+        b->cls++;
+        free(buddy);
     }
-    fl->offs[fl->len++] = entry;
-    a->in_use -= b->size;
-    *b = (pp_block){0};
+    put_free(a, b);
 }

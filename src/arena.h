@@ -5,11 +5,15 @@
  * die half-way through it, and free blocks are never touched (a punched-out
  * page stays unbacked until it is used again).
  *
- * Blocks come in power-of-two size classes, each with a free list; a class
- * with an empty list carves a new block from the untouched end of the region.
- * Freed blocks keep their pages while the bytes kept warm stay under the
- * budget (pp_config.shm_bytes); past it a freed block's pages are returned to
- * the kernel with MADV_REMOVE, so memory follows the payloads in flight.
+ * A buddy allocator over the region (whose size is a power of two): blocks
+ * are powers of two from 64 bytes, aligned to their size from the region's
+ * start; a block is split in halves to serve a smaller request, and a freed
+ * block merges with its free buddy, so free space of one size serves any
+ * other. Each class keeps its free blocks warm first (blocks whose pages may
+ * still be resident), so a reused block rarely faults. Freed blocks keep
+ * their pages while the warm bytes stay under the budget
+ * (pp_config.shm_bytes); past it a freed block's pages are returned to the
+ * kernel with MADV_REMOVE, so memory follows the payloads in flight.
  */
 #ifndef PP_ARENA_H
 #define PP_ARENA_H
@@ -17,32 +21,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PP_ARENA_MIN_CLASS 6 /* 64-byte blocks and up */
-#define PP_ARENA_CLASSES   48
+#define PP_ARENA_MIN_CLASS 6                   /* 64-byte blocks and up */
+#define PP_ARENA_CLASSES   48                  /* up to 2^47 bytes */
 #define PP_ARENA_MAX_BLOCK ((uint64_t)1 << 46) /* larger requests are PP_ENOMEM, never summed */
 
 typedef struct pp_block {
     uint64_t off;  /* offset from the mapping's base; 0: no block */
-    uint64_t size; /* the class's size, a power of two */
+    uint64_t size; /* a power of two */
 } pp_block;
 
-struct pp_free_list {
-    uint64_t *offs; /* low bit set: the block's pages are still warm */
-    size_t len, cap;
-};
+struct pp_free_block; /* arena.c */
 
 struct pp_arena {
     char *base;      /* the mapping */
     uint64_t start;  /* first offset the arena owns */
-    uint64_t end;    /* one past the last */
-    uint64_t fresh;  /* untouched space begins here */
+    uint64_t size;   /* bytes it owns, a power of two */
     uint64_t in_use; /* bytes in live blocks */
-    uint64_t warm;   /* bytes in free blocks that still hold pages */
+    uint64_t warm;   /* bytes of free blocks that may still hold pages */
     uint64_t budget; /* warm bytes kept before pages are returned */
-    struct pp_free_list free[PP_ARENA_CLASSES];
+    struct pp_free_block *free[PP_ARENA_CLASSES]; /* per class: warm first, then cold */
+    struct pp_free_block **table;                 /* free blocks by offset, for buddy look-ups */
+    size_t table_cap, nfree;
 };
 
-void pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget);
+/* PP_OK, or PP_ENOMEM when the heap cannot hold the bookkeeping. */
+int pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget);
 void pp__arena_fini(struct pp_arena *a);
 int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out); /* PP_OK or PP_ENOMEM */
 void pp__arena_free(struct pp_arena *a, pp_block *b);                  /* no-op on an empty block */

@@ -76,9 +76,8 @@ static int pool_memory(pp_pool *pool)
     pool->shm = pp__shm_create(nslots, pool->nworkers, &pool->map_size);
     if (!pool->shm)
         return PP_ESYS;
-    pp__arena_init(&pool->arena, (char *)pool->shm, pool->shm->arena_start, pool->shm->arena_end,
-                   pool->cfg.shm_bytes ? pool->cfg.shm_bytes : DEFAULT_SHM_BYTES);
-    return PP_OK;
+    return pp__arena_init(&pool->arena, (char *)pool->shm, pool->shm->arena_start, pool->shm->arena_end,
+                          pool->cfg.shm_bytes ? pool->cfg.shm_bytes : DEFAULT_SHM_BYTES);
 }
 
 int pp_pool_create(pp_pool **out, const pp_config *config)
