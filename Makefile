@@ -117,7 +117,8 @@ valgrind: $(TEST_BIN)
 	valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	  --trace-children=yes $(TEST_BIN) --jobs=1 $(TEST_ARGS)
 
-lint:
+lint: $(LIB)
+	python3 tools/lint_structure.py $(LIB)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
 	  --suppress=missingIncludeSystem --suppress=preprocessorErrorDirective:src/shm.c -Iinclude src
 	clang-tidy --quiet $(SRC) -- -std=c11 $(CPPFLAGS)

@@ -28,6 +28,7 @@
 #include "pool.h"
 #include "sync.h"
 #include "task.h"
+#include "worker.h"
 
 struct chunk_hdr {
     pp_fn fn;

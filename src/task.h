@@ -1,5 +1,5 @@
 /*
- * task.h: what a worker knows about the task it runs. A pp_task lives on the
+ * task.h: what a worker knows about the task it runs (functions in worker.h). A pp_task lives on the
  * worker's stack for the length of one call of the task function. A task
  * function that runs other functions in its turn (map.c's chunk runner) may
  * point item_out at a fixed result cell for each call it makes.
@@ -26,10 +26,5 @@ struct pp_task {
     uint32_t msg_len;
     char msg[PP_MESSAGE_MAX + 1];
 };
-
-/* Result space of len bytes for the whole task (inline, granted, or asked
-   for); NULL if the master could not provide it or this process is not the
-   task's worker. */
-void *pp__task_reserve(pp_task *t, size_t len);
 
 #endif

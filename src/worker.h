@@ -6,7 +6,10 @@
 #ifndef PP_WORKER_H
 #define PP_WORKER_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "procpool.h"
 
 struct pp_shm;
 
@@ -23,5 +26,10 @@ extern int pp__current_worker;
 /* Runs worker w until the pool closes or its task budget is spent; leaves
    only through _exit. */
 _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w);
+
+/* Result space of len bytes for the whole task (inline, granted, or asked
+   for); NULL if the master could not provide it or this process is not the
+   task's worker. */
+void *pp__task_reserve(pp_task *t, size_t len);
 
 #endif
