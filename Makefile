@@ -107,6 +107,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:handle_ab
 TSAN_BIN := $(BUILD)/tsan/test/procpool_tests_tsan
 $(TSAN_BIN): $(TESTS) test/helpers.h test/tsan/runner.c test/tsan/criterion/criterion.h $(SRC) $(wildcard src/*.h)
 	$(MAKE) BUILD=$(BUILD)/tsan CFLAGS="-O1 -g -fsanitize=thread" $(BUILD)/tsan/libprocpool.a
+	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -Wno-missing-prototypes -Wno-sign-compare -D_GNU_SOURCE -O1 -g -fsanitize=thread -Itest/tsan $(CPPFLAGS) \
 	  $(TESTS) test/tsan/runner.c $(BUILD)/tsan/libprocpool.a $(LDLIBS) -o $@
 

@@ -369,7 +369,7 @@ Test(core, a_million_outstanding_futures, .timeout = 120)
             cr_assert_fail("task %ld gave %ld", i, v);
     }
     OK(pp_pool_stats(pool, &st));
-    cr_assert_eq(st.completed, N);
+    cr_assert_eq(st.completed, (uint64_t)N);
     for (long i = 0; i < N; i++)
         pp_future_release(fs[i]);
     free(fs);

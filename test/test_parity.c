@@ -844,7 +844,7 @@ Test(parity, map_a_large_array_in_chunks, .timeout = 120)
             cr_assert_fail("item %ld", i);
     pp_stats st;
     OK(pp_pool_stats(pool, &st));
-    cr_assert_eq(st.submitted, N / 1000);
+    cr_assert_eq(st.submitted, (uint64_t)(N / 1000));
     cr_assert_eq(st.shm_bytes_in_use, 0);
     free(in);
     free(out);
