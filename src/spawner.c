@@ -8,7 +8,7 @@
  * that instant stays held in the copy. So the spawner's own code calls only
  * async-signal-safe system calls (close, munmap, pipe2, sigaction,
  * sigprocmask, poll, read, send, fork, waitid, waitpid, kill, prctl, setpgid,
- * getppid): no malloc, no stdio, no lock. Everything it needs (its pid table,
+ * getppid, futex): no malloc, no stdio, no lock. Everything it needs (its pid table,
  * its report queue) is allocated by the master before the fork. Its workers
  * run the program's code, as any fork-started worker does.
  *
@@ -115,12 +115,13 @@ static void start_worker(struct spawner *sp, uint32_t w)
         close(sp->wake[1]);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != sp->self)
             _exit(1);
-        setpgid(0, 0); /* also done by the spawner: whichever runs first wins */
+        if (setpgid(0, 0) != 0 && getpgid(0) != getpid())
+            _exit(1); /* without its own group, a deadline kill could reach others */
         sigaction(SIGCHLD, &sp->worker_chld, NULL);
         sigprocmask(SIG_SETMASK, &sp->worker_mask, NULL);
         pp__worker_main(&sp->worker, w);
     }
-    setpgid(pid, pid);
+    setpgid(pid, pid); /* also done by the worker, which checks it: whichever runs first wins */
     sp->pids[w] = pid;
     report(sp, REPORT_STARTED, (int)w, pid, 0);
 }

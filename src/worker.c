@@ -135,8 +135,10 @@ static void publish(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, u
     atomic_store(&rec->started_ns, 0);
     uint32_t expected = running;
     if (!atomic_compare_exchange_strong(&slot->state, &expected,
-                                        ST_MAKE(SLOT_DONE, ST_WORKER(running), ST_GEN(running))))
-        return; /* not ours any more: nothing to tell */
+                                        ST_MAKE(SLOT_DONE, ST_WORKER(running), ST_GEN(running)))) {
+        atomic_store(&rec->intent, PP_NO_SLOT); /* not ours any more (a broken pool): nothing to tell */
+        return;
+    }
     atomic_fetch_or(&shm->done_bits[s / 64], (uint64_t)1 << (s % 64));
     if (atomic_load(&slot->waiters))
         pp__futex_wake(&slot->state, 0x7fffffff, true);
@@ -202,8 +204,7 @@ static void grow(pp_task *t, size_t len)
     if (!atomic_compare_exchange_strong(&slot->state, &expected, asking))
         return;
     pp__shm_kick(t->shm);
-    _Atomic uint32_t sleepers = 0; /* the monitor wakes every sleeper on the word */
-    pp__spin_wait(&slot->state, asking, &sleepers, 0, true, PP_FOREVER);
+    pp__spin_wait(&slot->state, asking, &slot->waiters, 0, true, PP_FOREVER);
 }
 
 void *pp__task_reserve(pp_task *t, size_t len)
