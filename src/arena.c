@@ -1,7 +1,10 @@
 /*
- * arena: a buddy allocator over the shared mapping (see arena.h). Free
- * blocks are heap records, listed per class (warm ones first) and hashed by
- * offset, so that a freed block finds its buddy in O(1) and merges.
+ * arena: a lazy buddy allocator over the shared mapping (see arena.h). Free
+ * blocks are heap records, listed per class (a warm list and a cold one) and
+ * hashed by offset. A freed block goes back to its class as it is, so the
+ * steady state (the same sizes again and again) costs O(1) and reuses warm
+ * pages; buddies are merged only when a request finds no block of its class
+ * or larger, in one pass over the free blocks from the smallest class up.
  */
 #define _GNU_SOURCE
 #include "arena.h"
@@ -62,25 +65,19 @@ static void maybe_grow(struct pp_arena *a)
     free(old);
 }
 
+static struct pp_free_block **list_of(struct pp_arena *a, const struct pp_free_block *b)
+{
+    return b->warm ? &a->warm_free[b->cls] : &a->cold_free[b->cls];
+}
+
 static void list_insert(struct pp_arena *a, struct pp_free_block *b)
 {
-    struct pp_free_block **head = &a->free[b->cls];
-    if (b->warm || !*head) { /* warm blocks go first */
-        b->prev = NULL;
-        b->next = *head;
-        if (*head)
-            (*head)->prev = b;
-        *head = b;
-        return;
-    }
-    struct pp_free_block *last = *head;
-    while (last->next && last->next->warm)
-        last = last->next;
-    b->prev = last;
-    b->next = last->next;
-    if (last->next)
-        last->next->prev = b;
-    last->next = b;
+    struct pp_free_block **head = list_of(a, b);
+    b->prev = NULL;
+    b->next = *head;
+    if (*head)
+        (*head)->prev = b;
+    *head = b;
 }
 
 static void list_remove(struct pp_arena *a, struct pp_free_block *b)
@@ -88,7 +85,7 @@ static void list_remove(struct pp_arena *a, struct pp_free_block *b)
     if (b->prev)
         b->prev->next = b->next;
     else
-        a->free[b->cls] = b->next;
+        *list_of(a, b) = b->next;
     if (b->next)
         b->next->prev = b->prev;
 }
@@ -141,10 +138,11 @@ int pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end,
 void pp__arena_fini(struct pp_arena *a)
 {
     for (int c = 0; c < PP_ARENA_CLASSES; c++)
-        for (struct pp_free_block *b = a->free[c], *next; b; b = next) {
-            next = b->next;
-            free(b);
-        }
+        for (struct pp_free_block *lists[2] = {a->warm_free[c], a->cold_free[c]}, **l = lists; l < lists + 2; l++)
+            for (struct pp_free_block *b = *l, *next; b; b = next) {
+                next = b->next;
+                free(b);
+            }
     free(a->table);
     *a = (struct pp_arena){0};
 }
@@ -157,25 +155,68 @@ static int class_of(uint64_t size)
     return c;
 }
 
+/* A free block of class want or larger (warm first), or NULL. */
+static struct pp_free_block *smallest_free(const struct pp_arena *a, int want)
+{
+    for (int c = want; c < PP_ARENA_CLASSES; c++) {
+        if (a->warm_free[c])
+            return a->warm_free[c];
+        if (a->cold_free[c])
+            return a->cold_free[c];
+    }
+    return NULL;
+}
+
+/* Merges every pair of free buddies, smallest class first, so merged blocks
+   merge again in their new class. */
+static void coalesce(struct pp_arena *a)
+{
+    for (int c = PP_ARENA_MIN_CLASS; c + 1 < PP_ARENA_CLASSES; c++) {
+        uint64_t size = (uint64_t)1 << c;
+        if (size >= a->size)
+            break;
+        for (int warm = 1; warm >= 0; warm--) {
+            struct pp_free_block *b = warm ? a->warm_free[c] : a->cold_free[c];
+            while (b) {
+                struct pp_free_block *buddy = find_free(a, b->rel ^ size, c);
+                if (!buddy) {
+                    b = b->next;
+                    continue;
+                }
+                take_free(a, buddy);
+                struct pp_free_block *next = b->next;
+                take_free(a, b);
+                b->rel &= ~size;
+                b->warm += buddy->warm;
+                b->cls = c + 1;
+                free(buddy);
+                put_free(a, b);
+                b = next; /* next was not buddy: buddy left its list before next was read */
+            }
+        }
+    }
+}
+
 int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out)
 {
     int want = class_of(size);
     if (size > PP_ARENA_MAX_BLOCK || want >= PP_ARENA_CLASSES || !a->table)
         return PP_ENOMEM;
-    int c = want;
-    while (c < PP_ARENA_CLASSES && !a->free[c])
-        c++;
-    if (c == PP_ARENA_CLASSES)
+    struct pp_free_block *b = smallest_free(a, want);
+    if (!b) {
+        coalesce(a);
+        b = smallest_free(a, want);
+    }
+    if (!b)
         return PP_ENOMEM;
-    struct pp_free_block *b = a->free[c];
     take_free(a, b);
-    while (c > want) { /* split: keep the lower half, free the upper one */
+    while (b->cls > want) { /* split: keep the lower half, free the upper one */
         struct pp_free_block *upper = malloc(sizeof *upper);
         if (!upper) {
             put_free(a, b);
             return PP_ENOMEM;
         }
-        c--;
+        int c = b->cls - 1;
         uint64_t half = (uint64_t)1 << c;
         uint64_t low_warm = b->warm < half ? b->warm : half;
         *upper = (struct pp_free_block){.rel = b->rel + half, .warm = b->warm - low_warm, .cls = c};
@@ -198,24 +239,10 @@ void pp__arena_free(struct pp_arena *a, pp_block *blk)
     if (punch || !b) /* over budget, or nothing to remember it with: give its pages back */
         madvise(a->base + blk->off, blk->size, MADV_REMOVE);
     a->in_use -= blk->size;
-    if (!b) { /* the range is lost to the arena, never to the system */
-        *blk = (pp_block){0};
-        return;
-    }
-    *b = (struct pp_free_block){.rel = blk->off - a->start, .warm = punch ? 0 : blk->size, .cls = class_of(blk->size)};
+    if (b) /* else the range is lost to the arena, never to the system */
+        *b = (struct pp_free_block){
+            .rel = blk->off - a->start, .warm = punch ? 0 : blk->size, .cls = class_of(blk->size)};
     *blk = (pp_block){0};
-    for (;;) { /* merge with a free buddy of the same size */
-        uint64_t bsize = (uint64_t)1 << b->cls;
-        if (bsize >= a->size)
-            break;
-        struct pp_free_block *buddy = find_free(a, b->rel ^ bsize, b->cls);
-        if (!buddy)
-            break;
-        take_free(a, buddy);
-        b->rel &= ~bsize;
-        b->warm += buddy->warm;
-        b->cls++;
-        free(buddy);
-    }
-    put_free(a, b);
+    if (b)
+        put_free(a, b);
 }

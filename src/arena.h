@@ -5,12 +5,13 @@
  * die half-way through it, and free blocks are never touched (a punched-out
  * page stays unbacked until it is used again).
  *
- * A buddy allocator over the region (whose size is a power of two): blocks
- * are powers of two from 64 bytes, aligned to their size from the region's
- * start; a block is split in halves to serve a smaller request, and a freed
- * block merges with its free buddy, so free space of one size serves any
- * other. Each class keeps its free blocks warm first (blocks whose pages may
- * still be resident), so a reused block rarely faults. Freed blocks keep
+ * A lazy buddy allocator over the region (whose size is a power of two):
+ * blocks are powers of two from 64 bytes, aligned to their size from the
+ * region's start; a block is split in halves to serve a smaller request, and
+ * when no block of a request's class or larger is free, every pair of free
+ * buddies is merged, so free space of one size serves any other. Each class
+ * hands out warm blocks (pages may still be resident) before cold ones, so a
+ * reused block rarely faults. Freed blocks keep
  * their pages while the warm bytes stay under the budget
  * (pp_config.shm_bytes); past it a freed block's pages are returned to the
  * kernel with MADV_REMOVE, so memory follows the payloads in flight.
@@ -39,7 +40,8 @@ struct pp_arena {
     uint64_t in_use; /* bytes in live blocks */
     uint64_t warm;   /* bytes of free blocks that may still hold pages */
     uint64_t budget; /* warm bytes kept before pages are returned */
-    struct pp_free_block *free[PP_ARENA_CLASSES]; /* per class: warm first, then cold */
+    struct pp_free_block *warm_free[PP_ARENA_CLASSES]; /* per class: blocks whose pages may be resident */
+    struct pp_free_block *cold_free[PP_ARENA_CLASSES]; /* per class: untouched or returned blocks */
     struct pp_free_block **table;                 /* free blocks by offset, for buddy look-ups */
     size_t table_cap, nfree;
 };

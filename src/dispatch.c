@@ -286,7 +286,7 @@ static pp_future *backlog_pop(pp_pool *pool)
 
 static void feed(pp_pool *pool)
 {
-    bool moved = false;
+    bool moved = false, had_backlog = pool->backlog != NULL;
     while (pool->backlog && pool->nfree && !pool->broken) {
         pp_future *f = backlog_pop(pool);
         if (atomic_load_explicit(&f->phase, memory_order_relaxed) == PHASE_DONE) {
@@ -299,7 +299,7 @@ static void feed(pp_pool *pool)
         drop_heap_arg(f);
         moved = true;
     }
-    if (moved || !pool->backlog) {
+    if (moved || (had_backlog && !pool->backlog)) {
         pp__update_kicks(pool);
         pp__epoch_bump();
     }

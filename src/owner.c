@@ -1,7 +1,8 @@
 /*
  * owner: the calling process, for the check every master-side call makes
- * (see owner.h). getpid() is a system call; the pid is cached and a
- * pthread_atfork child handler clears the cache in every child.
+ * (see owner.h), and the worker index of this process. getpid() is a
+ * system call; the pid is cached and a pthread_atfork child handler clears
+ * the cache in every child (a worker's task that forks included).
  */
 #define _GNU_SOURCE
 #include "owner.h"
@@ -10,8 +11,8 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#include "worker.h"
 
+int pp__current_worker = -1;
 static _Atomic pid_t cached;
 static pthread_once_t registered = PTHREAD_ONCE_INIT;
 

@@ -10,7 +10,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* This process's pid, cached (and refreshed in every forked child). */
+/* The worker index of this process; -1 outside a worker (set by worker.c). */
+extern int pp__current_worker;
+
+/* This process's pid, cached (and refreshed in every child made by fork()). */
 pid_t pp__self_pid(void);
 
 /* Whether this process is a worker (master-side calls are refused there). */

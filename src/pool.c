@@ -85,7 +85,7 @@ int pp_pool_create(pp_pool **out, const pp_config *config)
     if (!out)
         return PP_EINVAL;
     *out = NULL;
-    if (pp__current_worker >= 0)
+    if (pp__in_worker())
         return PP_ESTATE;
     pp_config cfg = config ? *config : (pp_config){0};
     if (cfg.max_workers < 0 || cfg.max_workers > PP_MAX_WORKERS)

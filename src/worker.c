@@ -13,6 +13,8 @@
  * A task may fork. Its copy is not a worker: it can neither set a result
  * nor publish, and it leaves through _exit when the task function returns
  * in it, instead of taking tasks as an extra worker the pool never started.
+ * (The copy is told apart by its pid, cached and refreshed by fork()'s
+ * atfork handlers; a raw clone system call that skips them is not seen.)
  */
 #define _GNU_SOURCE
 #include "worker.h"
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "owner.h"
 #include "shm.h"
 #include "sync.h"
 #include "task.h"
@@ -30,7 +33,6 @@
 #define PP_WORKER_SPIN_NS 50000 /* see docs/design.md, "Waiting" */
 #endif
 
-int pp__current_worker = -1;
 static pid_t worker_pid; /* the process the spawner started */
 
 int pp_worker_id(void)
@@ -160,7 +162,7 @@ static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, 
     int code = slot->fn(&t, (char *)shm + slot->arg_off, slot->arg_len);
     fflush(stdout);
     fflush(stderr);
-    if (getpid() != worker_pid)
+    if (pp__self_pid() != worker_pid)
         _exit(0); /* a copy the task forked: not a worker */
     slot->code = code;
     if (code != 0) {
@@ -175,11 +177,11 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
     struct pp_shm *shm = cfg->shm;
     struct pp_worker_rec *rec = &shm->workers[w];
     pp__current_worker = (int)w;
-    worker_pid = getpid();
+    worker_pid = pp__self_pid();
     int init = cfg->initializer ? cfg->initializer(cfg->initarg) : 0;
     fflush(stdout);
     fflush(stderr);
-    if (getpid() != worker_pid || init != 0)
+    if (pp__self_pid() != worker_pid || init != 0)
         _exit(1); /* not ready: the master breaks the pool */
     atomic_store(&rec->ready, 1);
     unsigned limit = cfg->max_tasks_per_child;
@@ -209,7 +211,7 @@ static void grow(pp_task *t, size_t len)
 
 void *pp__task_reserve(pp_task *t, size_t len)
 {
-    if (getpid() != t->pid)
+    if (pp__self_pid() != t->pid)
         return NULL; /* a copy the task forked: the slot is not its own */
     struct pp_slot *slot = t->slot;
     char *base = (char *)t->shm;
@@ -253,7 +255,7 @@ int pp_task_return(pp_task *task, const void *data, size_t len)
 {
     if (!task || (!data && len))
         return PP_EINVAL;
-    if (getpid() != task->pid)
+    if (pp__self_pid() != task->pid)
         return PP_ESTATE;
     if (task->item_out && len > task->item_cap) {
         task->item_status = PP_EINVAL;

@@ -20,9 +20,6 @@ struct pp_worker_cfg {
     unsigned max_tasks_per_child; /* 0: unlimited */
 };
 
-/* The worker index of this process; -1 outside a worker. */
-extern int pp__current_worker;
-
 /* Runs worker w until the pool closes or its task budget is spent; leaves
    only through _exit. */
 _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w);
