@@ -489,6 +489,14 @@ void pp__complete(pp_pool *pool, pp_future *f, int status, int code, const char 
     pp__epoch_bump();
 }
 
+/* PENDING -> CANCELLED by CAS: true if no worker had claimed the task. */
+static bool withdraw(struct pp_slot *slot)
+{
+    uint32_t st = atomic_load(&slot->state);
+    return ST_KIND(st) == SLOT_PENDING &&
+           atomic_compare_exchange_strong(&slot->state, &st, ST_MAKE(SLOT_CANCELLED, 0, ST_GEN(st)));
+}
+
 bool pp__cancel_locked(pp_pool *pool, pp_future *f)
 {
     uint32_t phase = atomic_load_explicit(&f->phase, memory_order_relaxed);
@@ -502,10 +510,7 @@ bool pp__cancel_locked(pp_pool *pool, pp_future *f)
         return true;
     }
     uint32_t s = f->slot;
-    struct pp_slot *slot = &pool->shm->slots[s];
-    uint32_t st = atomic_load(&slot->state);
-    if (ST_KIND(st) != SLOT_PENDING ||
-        !atomic_compare_exchange_strong(&slot->state, &st, ST_MAKE(SLOT_CANCELLED, 0, ST_GEN(st))))
+    if (!withdraw(&pool->shm->slots[s]))
         return false;
     /* its ring cell stays until a worker pops it: the slot waits in limbo */
     pp__finish_slot(pool, s, PP_ECANCELLED, 0, NULL);
@@ -543,10 +548,7 @@ void pp__break_pool(pp_pool *pool, int status)
         }
     }
     for (uint32_t s = 0; s < pool->shm->nslots; s++) {
-        struct pp_slot *slot = &pool->shm->slots[s];
-        uint32_t st = atomic_load(&slot->state);
-        if (ST_KIND(st) == SLOT_PENDING) /* keep workers off it */
-            atomic_compare_exchange_strong(&slot->state, &st, ST_MAKE(SLOT_CANCELLED, 0, ST_GEN(st)));
+        withdraw(&pool->shm->slots[s]); /* keep workers off what they have not claimed */
         pp__finish_slot(pool, s, status, 0, "the pool is broken");
     }
     pp__update_kicks(pool);
