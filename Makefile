@@ -1,13 +1,22 @@
+# SPDX-License-Identifier: MIT
 # procpool: make | make test (= make check) | make torture | make demo | make examples | make bench
-#           make asan | make tsan | make valgrind | make lint | make format
-#           make install [PREFIX=/usr/local DESTDIR=] | make uninstall | make shared
-#           make check-install | make check-docs
+#           make asan | make tsan | make valgrind | make lint | make format | make man
+#           make install [PREFIX=/usr/local LIBDIR= INCLUDEDIR= MANDIR= PKGCONFIGDIR= DESTDIR=]
+#           make uninstall | make check-install | make check-docs
+#           WERROR=0 drops -Werror (a newer compiler's new warnings then do not break the build)
 
 CC      ?= cc
 PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/procpool
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/procpool
 BUILD   ?= build
 CFLAGS  ?= -O2 -g
-WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+WERROR  ?= 1
+WARN    := -std=c11 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS += -Iinclude
 LDLIBS  := -lpthread -lm
 
@@ -15,7 +24,11 @@ SRC     := $(wildcard src/*.c)
 OBJ     := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 PIC_OBJ := $(SRC:src/%.c=$(BUILD)/pic/%.o)
 LIB     := $(BUILD)/libprocpool.a
-SONAME  := libprocpool.so.1
+VERSION := $(shell sed -n 's/^\#define PP_VERSION_\(MAJOR\|MINOR\|PATCH\) //p' include/procpool.h | paste -sd.)
+MAJOR   := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libprocpool.so.$(MAJOR)
+SOFULL  := libprocpool.so.$(VERSION)
+API_FUNCS := $(shell sed -n 's/^PP_API[a-z_ *]*[ *]\(pp_[a-z_]*\).*/\1/p' include/procpool.h)
 TESTS   := $(wildcard test/test_*.c)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
@@ -23,9 +36,9 @@ TEST_BIN := $(BUILD)/test/procpool_tests
 TORTURE_BIN := $(BUILD)/test/torture
 ALLOC_BIN := $(BUILD)/test/alloc_fail
 
-.PHONY: all test check torture demo examples bench asan tsan valgrind lint format install uninstall shared check-install check-docs clean deps
+.PHONY: all test check torture demo examples bench asan tsan valgrind lint format install uninstall shared man check-install check-docs clean deps
 
-all: $(LIB)
+all: $(LIB) shared
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/procpool.h
 	@mkdir -p $(dir $@)
@@ -39,9 +52,11 @@ $(BUILD)/pic/%.o: src/%.c $(wildcard src/*.h) include/procpool.h
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
-shared: $(BUILD)/$(SONAME)
-$(BUILD)/$(SONAME): $(PIC_OBJ)
+# The shared library, with the version chain libprocpool.so -> .so.MAJOR -> .so.VERSION.
+shared: $(BUILD)/$(SOFULL)
+$(BUILD)/$(SOFULL): $(PIC_OBJ)
 	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+	ln -sf $(SOFULL) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libprocpool.so
 
 # Criterion is installed on first use when it is missing (Debian/Ubuntu).
@@ -127,40 +142,88 @@ lint: $(LIB)
 format:
 	clang-format -i include/*.h src/*.c src/*.h test/*.c test/*.h examples/*.c bench/*.c
 
-VERSION := $(shell sed -n 's/^\#define PP_VERSION_\(MAJOR\|MINOR\|PATCH\) //p' include/procpool.h | paste -sd.)
-
-$(BUILD)/procpool.pc: procpool.pc.in include/procpool.h
+# pkg-config: procpool.pc links the shared library; procpool-static.pc names
+# the archive itself, so a static link stays static whatever else is installed.
+$(BUILD)/%.pc: %.pc.in include/procpool.h
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-# The shared library is installed too when `make shared` has built it.
-install: $(LIB) $(BUILD)/procpool.pc
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/doc/procpool
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/procpool.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/procpool.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/procpool/
-	if [ -f $(BUILD)/$(SONAME) ]; then install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(PREFIX)/lib/ && \
-	  ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libprocpool.so; fi
+# CMake: find_package(procpool) gives the imported target procpool::procpool (static).
+$(BUILD)/cmake/%: cmake/%.in include/procpool.h
+	@mkdir -p $(dir $@)
+	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@MAJOR@|$(MAJOR)|' $< > $@
 
+# Man pages: generated from docs/api.md, their one source.
+man: $(BUILD)/man/man7/procpool.7
+$(BUILD)/man/man7/procpool.7: docs/api.md tools/gen_man.py include/procpool.h
+	python3 tools/gen_man.py docs/api.md $(BUILD)/man $(VERSION)
+
+INSTALLED := $(LIBDIR)/libprocpool.a $(LIBDIR)/$(SOFULL) $(LIBDIR)/$(SONAME) $(LIBDIR)/libprocpool.so \
+  $(INCLUDEDIR)/procpool.h $(PKGCONFIGDIR)/procpool.pc $(PKGCONFIGDIR)/procpool-static.pc \
+  $(CMAKEDIR)/procpoolConfig.cmake $(CMAKEDIR)/procpoolConfigVersion.cmake \
+  $(MANDIR)/man7/procpool.7 $(patsubst %,$(MANDIR)/man3/%.3,$(API_FUNCS))
+
+install: $(LIB) shared man $(BUILD)/procpool.pc $(BUILD)/procpool-static.pc \
+  $(BUILD)/cmake/procpoolConfig.cmake $(BUILD)/cmake/procpoolConfigVersion.cmake
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR) \
+	  $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(DOCDIR)
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/$(SOFULL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(SOFULL) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libprocpool.so
+	install -m 644 include/procpool.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(BUILD)/procpool.pc $(BUILD)/procpool-static.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 644 $(BUILD)/cmake/procpoolConfig.cmake $(BUILD)/cmake/procpoolConfigVersion.cmake $(DESTDIR)$(CMAKEDIR)/
+	install -m 644 $(BUILD)/man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 $(BUILD)/man/man7/procpool.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 README.md LICENSE CHANGELOG.md docs/*.md $(DESTDIR)$(DOCDIR)/
+
+# Removes what install made, and nothing else (folders only where now empty).
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libprocpool.a $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
-	  $(DESTDIR)$(PREFIX)/lib/libprocpool.so $(DESTDIR)$(PREFIX)/include/procpool.h \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/procpool.pc
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/procpool
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -rf $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 
-# Every function of the header has its entry in docs/api.md.
-check-docs:
+# Every function of the header has its entry in docs/api.md, and a man page
+# generated from it that man renders without a warning.
+check-docs: man
 	@missing=$$(grep -o '^PP_API [^(]*(' include/procpool.h | grep -o 'pp_[a-z_]*' | \
-	  while read f; do grep -q "^### $$f\$$" docs/api.md || echo $$f; done); \
-	if [ -n "$$missing" ]; then echo "docs/api.md lacks: $$missing"; exit 1; fi; echo "check-docs: every function documented"
+	  while read f; do grep -q "^### $$f\$$" docs/api.md && [ -f $(BUILD)/man/man3/$$f.3 ] || echo $$f; done); \
+	if [ -n "$$missing" ]; then echo "docs/api.md or the man pages lack: $$missing"; exit 1; fi
+	@for p in $(BUILD)/man/man3/*.3 $(BUILD)/man/man7/procpool.7; do \
+	  w=$$(MANWIDTH=80 man --warnings -l $$p 2>&1 >/dev/null); \
+	  if [ -n "$$w" ]; then echo "$$p: $$w"; exit 1; fi; done
+	@echo "check-docs: every function documented, every man page renders"
 
+# Builds test/install/prog.c against a temporary prefix three ways: pkg-config
+# shared, pkg-config static (and checks the binary needs no libprocpool.so),
+# and CMake's find_package. Installs pkg-config and cmake when missing.
+CHECK_PREFIX := $(CURDIR)/$(BUILD)/prefix
 check-install:
-	rm -rf $(BUILD)/prefix
-	$(MAKE) install PREFIX=$(CURDIR)/$(BUILD)/prefix
-	PKG_CONFIG_PATH=$(BUILD)/prefix/lib/pkgconfig $(CC) -std=c11 examples/squares.c -o $(BUILD)/prefix/squares \
-	  $$(PKG_CONFIG_PATH=$(BUILD)/prefix/lib/pkgconfig pkg-config --cflags --libs --static procpool)
-	@echo "check-install: a program built against the installed procpool"
+	@need=""; command -v pkg-config >/dev/null || need="$$need pkg-config"; command -v cmake >/dev/null || need="$$need cmake"; \
+	if [ -n "$$need" ]; then echo "procpool: installing$$need"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need >/dev/null; fi
+	rm -rf $(CHECK_PREFIX) $(BUILD)/check-install
+	$(MAKE) install PREFIX=$(CHECK_PREFIX)
+	@mkdir -p $(BUILD)/check-install
+	PKG_CONFIG_PATH=$(CHECK_PREFIX)/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	$(CC) -std=c11 test/install/prog.c -o $(BUILD)/check-install/shared $$(pkg-config --cflags --libs procpool) && \
+	LD_LIBRARY_PATH=$(CHECK_PREFIX)/lib $(BUILD)/check-install/shared && \
+	readelf -d $(BUILD)/check-install/shared | grep -q 'NEEDED.*libprocpool.so.$(MAJOR)' && \
+	$(CC) -std=c11 test/install/prog.c -o $(BUILD)/check-install/static $$(pkg-config --cflags --libs procpool-static) && \
+	! readelf -d $(BUILD)/check-install/static | grep -q 'NEEDED.*libprocpool' && \
+	$(BUILD)/check-install/static
+	cmake -S test/install -B $(BUILD)/check-install/cmake -DCMAKE_PREFIX_PATH=$(CHECK_PREFIX) -DCMAKE_C_COMPILER=$(CC) >/dev/null
+	cmake --build $(BUILD)/check-install/cmake >/dev/null
+	! readelf -d $(BUILD)/check-install/cmake/prog | grep -q 'NEEDED.*libprocpool'
+	$(BUILD)/check-install/cmake/prog
+	MANPATH=$(CHECK_PREFIX)/share/man man -w pp_submit procpool >/dev/null
+	$(MAKE) uninstall PREFIX=$(CHECK_PREFIX)
+	@left=$$(find $(CHECK_PREFIX) -type f); if [ -n "$$left" ]; then echo "uninstall left: $$left"; exit 1; fi
+	@echo "check-install: pkg-config shared, pkg-config static (no libprocpool.so needed), CMake; uninstall clean"
 
 clean:
 	rm -rf $(BUILD)

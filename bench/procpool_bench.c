@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procpool_bench: the procpool side of `make bench`. Each workload prints one
  * JSON object per line: {"impl": "procpool", "bench": ..., "value": ..., "unit": ...}.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python_bench: the Python side of `make bench`.
 
 Runs the same workloads as procpool_bench on concurrent.futures.ProcessPoolExecutor

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """report: turns the JSON lines of one `make bench` run into the side-by-side
 table (printed as Markdown), a JSON file and a PNG chart.
 

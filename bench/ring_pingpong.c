@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ring_pingpong: the physical limit, for comparison. Two processes and one
  * shared page, no library: a round trip is a store to one cache line and a

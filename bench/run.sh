@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/run.sh BUILD [--quick]: runs procpool, Python's executors and the raw
 # ring in one go, then prints the side-by-side table and writes
 # BUILD/bench/results.json and BUILD/bench/chart.png.

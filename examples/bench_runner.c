@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_runner: runs several configurations of a program, each in its own
  * worker process with a per-task deadline, and prints a row for each as it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * montecarlo: a CPU-bound batch job. Estimates pi from 400 independent
  * batches of random points, spread over every CPU with pp_map, chunks of 4,

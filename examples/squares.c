@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * squares: the seed example, three snippets of the Python documentation's
  * ProcessPoolExecutor demo written with procpool.

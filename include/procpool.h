@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procpool: run functions on a pool of forked worker processes and collect
  * their results through futures, with the semantics of Python's

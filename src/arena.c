@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arena: a lazy buddy allocator over the shared mapping (see arena.h). Free
  * blocks are heap records, listed per class (a warm list and a cold one) and

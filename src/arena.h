@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arena: the allocator for payloads in the shared mapping. Only the master
  * allocates and frees, under its pool lock, and all of the allocator's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * deadline: the deadline policy. A deadline counts wall-clock time from the
  * moment a worker starts the task (the worker records started_ns and kicks

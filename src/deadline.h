@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * deadline.h: per-task deadlines (deadline.c), with pool->lock held.
  */

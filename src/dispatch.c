@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dispatch: the master's half of the data path, always under pool->lock.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dispatch.h: the master's data path (dispatch.c). Every function here runs
  * with pool->lock held.

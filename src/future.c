@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * future: submitting, and everything a caller does with one future.
  *

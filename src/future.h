@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * future.h: waiting for one future (future.c), for the other face modules.
  */

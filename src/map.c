@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * map: pp_map, Executor.map for arrays.
  *

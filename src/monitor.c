@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor: the master's one library thread per pool. It sleeps on the
  * pool's monitor eventcount in shared memory (shm.h), which workers and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor.h: the master's one library thread per pool (monitor.c).
  */

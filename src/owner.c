@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * owner: the calling process, for the check every master-side call makes
  * (see owner.h), and the worker index of this process. getpid() is a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * owner.h: which process may use a pool. A pool belongs to the process that
  * created it; a child the program forks inherits a copy of the pool's memory

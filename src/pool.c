@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool: a pool's life. pp_pool_create validates the configuration, maps the
  * shared region, forks the spawner (before the pool's own thread exists),

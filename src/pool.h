@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.h: the master's structs. Everything here lives in the master's heap
  * and is guarded by pool->lock, except what is marked atomic. It declares no

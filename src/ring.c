@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ring: SPMC ring of slot indices (see ring.h for the claim protocol).
  */

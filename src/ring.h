@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ring: a bounded single-producer, multi-consumer ring of slot indices in
  * shared memory, in the manner of Concurrency Kit's ck_ring. The control block

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shm: lays out the shared mapping. It is a memfd (never a name in /dev/shm)
  * mapped with MAP_NORESERVE and sized far beyond any need: pages cost memory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shm: the one shared mapping every process of a pool sees at the same
  * address (it is created before the fork server, and fork keeps addresses).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spawner: the fork server of one pool. pp__spawner_start forks it; from then
  * on it is the only process that forks the pool's workers, so the master

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spawner.h: the fork server of one pool, and the master's link to it.
  * The spawner sees only what is declared here and in worker.h; never the

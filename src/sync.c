@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sync: futex waits with deadlines, the monotonic clock, and the master's
  * process-wide epoch. The epoch counts future phase changes; waiters register

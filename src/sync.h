@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sync: the waiting primitives. Every wait in procpool is "spin a little, then
  * sleep on a futex": a futex in shared memory between processes (slot states,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * task.h: what a worker knows about the task it runs (functions in worker.h). A pp_task lives on the
  * worker's stack for the length of one call of the task function. A task

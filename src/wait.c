@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wait: pp_wait and pp_as_completed, over futures of any pools.
  *

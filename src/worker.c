@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * worker: the loop every worker process runs, and the task-side API.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * worker.h: the loop a worker process runs, and what it needs to know. A
  * worker sees the shared region (shm.h) and this struct, never the master's

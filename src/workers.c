@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * workers: the replacement policy. The spawner reports every start, failed
  * start, stop and death of a worker; this file decides what each means.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * workers.h: the pool's processes as the master sees them (workers.c): the
  * spawner's reports, deaths, replacement, and the end of the pool. Every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * alloc_fail: every allocation of the library fails once. Linked with
  * -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc, so the library's calls go

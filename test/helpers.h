@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * helpers.h: task functions and small tools shared by the Criterion suites.
  * Tests synchronise through pipes made before the pool (so workers inherit

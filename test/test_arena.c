@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The payload arena on its own: a shifting mix of sizes never runs out
  * while free space exists (buddies merge), and a freed warm block is reused

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Core executor: pool life, submit and result, payload sizes, failures,
  * cancellation, thread safety, a million outstanding futures.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Crash-proof pool: worker deaths, per-task deadlines, a chaos run with random
  * SIGKILLs, the master's own death, children of the program, bad input.

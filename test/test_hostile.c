@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Hostile use: each test is a hang or a corruption that a hostile user found
  * (the "Never hang" and "Never corrupt, never crash" lists), driven the way

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Python parity: behaviours of CPython's Lib/test/test_concurrent_futures/
  * (executor.py, test_process_pool.py, test_shutdown.py, test_wait.py,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * torture: the randomized model test. From a seed it generates a sequence of
  * operations on 1-3 pools (1-4 workers each) from 1-3 threads: submits of

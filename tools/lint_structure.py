@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks the shape of src/ (run by `make lint`):
 - no include cycle between modules (a module is src/X.c with src/X.h);
 - the child side (spawner, worker) never includes the master's pool.h;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner: runs the tests registered through the stand-in criterion.h, each in
  * a forked child (exit 0: pass, 77: skipped), one at a time, and ends with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A stand-in for the part of Criterion's API the suites use, for `make tsan`:
  * Criterion's own runner cannot start under ThreadSanitizer (its inheritable
