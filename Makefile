@@ -67,16 +67,16 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libcriterion-dev >/dev/null; \
 	fi
 
-$(TEST_BIN): $(TESTS) test/helpers.h $(LIB) | deps
+$(TEST_BIN): $(TESTS) test/helpers.h test/procinfo.h $(LIB) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -Wno-missing-prototypes -D_GNU_SOURCE $(CFLAGS) $(CPPFLAGS) $(TESTS) $(LIB) -lcriterion $(LDLIBS) -o $@
 
-$(TORTURE_BIN): test/torture.c $(LIB)
+$(TORTURE_BIN): test/torture.c test/procinfo.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
 # every allocation of the library fails once (see test/alloc_fail.c)
-$(ALLOC_BIN): test/alloc_fail.c $(LIB)
+$(ALLOC_BIN): test/alloc_fail.c test/procinfo.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $< $(LIB) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(LDLIBS) -o $@
 
@@ -120,7 +120,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:handle_ab
 # Criterion cannot start under TSan (Criterion issue #274): the same suites are
 # built against a stand-in header and runner (test/tsan/).
 TSAN_BIN := $(BUILD)/tsan/test/procpool_tests_tsan
-$(TSAN_BIN): $(TESTS) test/helpers.h test/tsan/runner.c test/tsan/criterion/criterion.h $(SRC) $(wildcard src/*.h)
+$(TSAN_BIN): $(TESTS) test/helpers.h test/procinfo.h test/tsan/runner.c test/tsan/criterion/criterion.h $(SRC) $(wildcard src/*.h)
 	$(MAKE) BUILD=$(BUILD)/tsan CFLAGS="-O1 -g -fsanitize=thread" $(BUILD)/tsan/libprocpool.a
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -Wno-missing-prototypes -Wno-sign-compare -D_GNU_SOURCE -O1 -g -fsanitize=thread -Itest/tsan $(CPPFLAGS) \

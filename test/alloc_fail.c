@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "procinfo.h"
+
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
@@ -132,43 +134,12 @@ static void scenario(long k)
     pp_pool_destroy(pool);
 }
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 static int live_children(void)
 {
-    int n = 0;
+    pid_t kids[8];
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
-    DIR *d = opendir("/proc");
-    char me[32];
-    snprintf(me, sizeof me, "%d", (int)getpid());
-    for (struct dirent *e; d && (e = readdir(d));) {
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *fp = fopen(path, "r");
-        if (!fp)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, fp);
-        fclose(fp);
-        buf[len] = 0;
-        const char *p = strrchr(buf, ')');
-        char state;
-        int parent;
-        if (p && sscanf(p + 2, "%c %d", &state, &parent) == 2 && parent == getpid() && state != 'Z')
-            n++;
-    }
-    if (d)
-        closedir(d);
-    return n;
+    return children_of(getpid(), kids, 8);
 }
 
 int main(void)

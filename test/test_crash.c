@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "helpers.h"
+#include "procinfo.h"
 
 TestSuite(crash, .timeout = 60); /* a safety net: no test should come near it */
 
@@ -297,31 +298,6 @@ static int shm_entries(void)
     for (struct dirent *e; (e = readdir(d));)
         n += e->d_name[0] != '.' && strncmp(e->d_name, "bxf", 3) != 0;
     closedir(d);
-    return n;
-}
-
-/* Processes whose parent is ppid. */
-static int children_of(pid_t ppid, pid_t *out, int max)
-{
-    DIR *d = opendir("/proc");
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d)) && n < max;) {
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *fp = fopen(path, "r");
-        if (!fp)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, fp);
-        fclose(fp);
-        buf[len] = 0;
-        const char *p = strrchr(buf, ')');
-        char state;
-        int parent;
-        if (p && sscanf(p + 2, "%c %d", &state, &parent) == 2 && parent == ppid && state != 'Z')
-            out[n++] = atoi(e->d_name);
-    }
-    if (d)
-        closedir(d);
     return n;
 }
 

@@ -14,23 +14,6 @@
 
 TestSuite(hostile, .timeout = 60);
 
-static int tiny_task(pp_task *t, const void *arg, size_t len)
-{
-    return pp_task_return(t, arg, len);
-}
-
-static long result_of(pp_future *f, double timeout)
-{
-    const void *data;
-    size_t len;
-    int rc = pp_future_result(f, timeout, &data, &len);
-    cr_assert_eq(rc, PP_OK, "result: %s", pp_strerror(rc));
-    cr_assert_eq(len, sizeof(long));
-    long v;
-    memcpy(&v, data, sizeof v);
-    return v;
-}
-
 /* ---- hangs ---------------------------------------------------------------- */
 
 /* 1: cancelled tasks leave cells in the ring; work submitted after them must
@@ -42,15 +25,15 @@ Test(hostile, stale_ring_cells_do_not_hide_new_work)
     pp_future *busy = submit_long(pool, block_task, 1);
     wait_started(1);
     for (long i = 0; i < 2048; i++) {
-        pp_future *f = submit_long(pool, tiny_task, i);
+        pp_future *f = submit_long(pool, echo_task, i);
         cr_assert_eq(pp_future_cancel(f), 1);
         pp_future_release(f);
     }
-    pp_future *a = submit_long(pool, tiny_task, 5), *b = submit_long(pool, tiny_task, 6);
+    pp_future *a = submit_long(pool, echo_task, 5), *b = submit_long(pool, echo_task, 6);
     pp_future_release(busy);
     gate_open(1);
-    cr_assert_eq(result_of(b, 30), 6); /* no other wait before it */
-    cr_assert_eq(result_of(a, 30), 5);
+    cr_assert_eq(result_long(b), 6); /* no other wait before it */
+    cr_assert_eq(result_long(a), 5);
     pp_pool_destroy(pool);
 }
 
@@ -63,16 +46,16 @@ Test(hostile, queued_work_behind_full_slots_runs)
     pp_future *busy = submit_long(pool, block_task, 1);
     wait_started(1);
     for (long i = 0; i < 1023; i++) {
-        pp_future *f = submit_long(pool, tiny_task, i);
+        pp_future *f = submit_long(pool, echo_task, i);
         pp_future_cancel(f);
         pp_future_release(f);
     }
     for (long i = 0; i < 1023; i++)
-        pp_future_release(submit_long(pool, tiny_task, i));
-    pp_future *last = submit_long(pool, tiny_task, 42);
+        pp_future_release(submit_long(pool, echo_task, i));
+    pp_future *last = submit_long(pool, echo_task, 42);
     pp_future_release(busy);
     gate_open(1);
-    cr_assert_eq(result_of(last, 30), 42);
+    cr_assert_eq(result_long(last), 42);
     pp_stats st;
     OK(pp_pool_stats(pool, &st));
     cr_assert_eq(st.completed, 1025);
@@ -86,7 +69,7 @@ Test(hostile, polls_see_completion_without_a_wait)
     gates_init();
     pp_pool *pool = pool_of(2);
     for (int round = 0; round < 12; round++) {
-        pp_future *f = submit_long(pool, tiny_task, round);
+        pp_future *f = submit_long(pool, echo_task, round);
         EVENTUALLY(pp_future_done(f), 10);
         cr_assert_not(pp_future_running(f));
         cr_assert_not(pp_future_cancelled(f));
@@ -138,7 +121,7 @@ Test(hostile, a_task_closing_every_descriptor_does_not_deafen_the_pool)
     pp_future *fs[8];
     atomic_store(&callbacks_run, 0);
     for (long i = 0; i < 8; i++) {
-        fs[i] = submit_long(pool, tiny_task, i);
+        fs[i] = submit_long(pool, echo_task, i);
         OK(pp_future_add_done_callback(fs[i], count_cb, NULL));
     }
     cr_assert_eq(pp_wait(fs, 8, 30, PP_ALL_COMPLETED), 8);
@@ -236,7 +219,7 @@ Test(hostile, argument_lengths_past_memory_are_refused)
     pp_future *f;
     size_t lens[] = {(size_t)1 << 63, SIZE_MAX, SIZE_MAX - 15, (size_t)1 << 62};
     for (int i = 0; i < 4; i++) {
-        int rc = pp_submit(pool, tiny_task, buf, lens[i], &f);
+        int rc = pp_submit(pool, echo_task, buf, lens[i], &f);
         cr_assert(rc == PP_EINVAL || rc == PP_ENOMEM, "len %zu: %s", lens[i], pp_strerror(rc));
         cr_assert_null(f);
     }
@@ -320,7 +303,7 @@ Test(hostile, a_forked_child_cannot_use_the_parents_pool)
     cr_assert_eq(waitpid(child, &status, 0), child);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child got %d wrong answers", WEXITSTATUS(status));
     gate_open(1);
-    cr_assert_eq(result_of(f, 30), 11);
+    cr_assert_eq(result_long(f), 11);
     cr_assert_eq(result_long(submit_long(pool, square_task, 5)), 25);
     pp_pool_destroy(pool);
 }
@@ -342,7 +325,7 @@ Test(hostile, huge_deadlines_mean_no_limit)
     for (int i = 0; i < 5; i++)
         OK(pp_submit_opts(pool, nap_task, NULL, 0, &(pp_task_opts){.deadline = huge[i]}, &fs[i]));
     for (int i = 0; i < 5; i++)
-        cr_assert_eq(result_of(fs[i], 30), 1, "deadline %g", huge[i]);
+        cr_assert_eq(result_long(fs[i]), 1, "deadline %g", huge[i]);
     pp_future *f;
     cr_assert_eq(pp_submit_opts(pool, nap_task, NULL, 0, &(pp_task_opts){.deadline = NAN}, &f), PP_EINVAL);
     cr_assert_eq(pp_submit_opts(pool, nap_task, NULL, 0, &(pp_task_opts){.deadline = -INFINITY}, &f), PP_EINVAL);

@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <procpool.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -30,6 +31,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "procinfo.h"
 
 #define WATCHDOG_S 60 /* a seed's bound: far above its normal run time */
 #define MAX_FUTS   4096
@@ -221,30 +224,6 @@ static int submit_one(uint64_t *rs, struct fut *u, int p)
     return 0;
 }
 
-static int children_of(pid_t ppid, pid_t *out, int max)
-{
-    DIR *d = opendir("/proc");
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d)) && n < max;) {
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *fp = fopen(path, "r");
-        if (!fp)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, fp);
-        fclose(fp);
-        buf[len] = 0;
-        const char *p = strrchr(buf, ')');
-        char state;
-        int parent;
-        if (p && sscanf(p + 2, "%c %d", &state, &parent) == 2 && parent == ppid && state != 'Z')
-            out[n++] = atoi(e->d_name);
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* SIGKILL to one worker of any pool: every spawner's children are workers. */
 static void kill_a_worker(uint64_t *rs)
 {
@@ -369,28 +348,6 @@ static void *thread_main(void *arg)
     for (int i = 0; i < W.ops; i++)
         one_op(ta);
     return NULL;
-}
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n;
-}
-
-static int count_threads(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    int n = 0;
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n - 2;
 }
 
 static void run_seed(uint64_t seed, int ops)
