@@ -18,7 +18,7 @@ CFLAGS  ?= -O2 -g
 WERROR  ?= 1
 WARN    := -std=c11 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS += -Iinclude
-LDLIBS  := -lpthread -lm
+LDLIBS  := -lpthread -lm -lrt
 
 SRC     := $(wildcard src/*.c)
 OBJ     := $(SRC:src/%.c=$(BUILD)/obj/%.o)

@@ -5,9 +5,16 @@
  * concurrent.futures.ProcessPoolExecutor.
  *
  * Every fallible call returns PP_OK (0) or a negative PP_E* code; pp_strerror
- * names it. Timeouts given as arguments are seconds: < 0 waits for ever, 0 only
- * polls. Durations inside option structs treat 0 as "no limit". Option structs
- * may be NULL; zeroed structs are the defaults. The library prints nothing.
+ * names it. Option structs may be NULL; zeroed structs are the defaults. The
+ * library prints nothing.
+ *
+ * Two conventions for time, side by side:
+ *   - a timeout ARGUMENT (pp_future_result, pp_wait, ...) is seconds: < 0 waits
+ *     for ever, 0 only polls;
+ *   - a duration inside an OPTION STRUCT (deadline, cpu_limit, timeout) is 0 for
+ *     no limit (so a zeroed struct is the default), huge or infinite for no
+ *     limit, and negative or NaN for PP_EINVAL (a computed limit that went
+ *     negative is a bug to report, not a reason to run for ever).
  */
 #ifndef PROCPOOL_H
 #define PROCPOOL_H
@@ -45,6 +52,7 @@ enum {
     PP_ENOMEM = -9,     /* heap or shared memory exhausted */
     PP_ESTATE = -10,    /* not valid now (e.g. a master call inside a worker) */
     PP_ESYS = -11,      /* a system call failed; errno holds its cause */
+    PP_ELIMIT = -12,    /* a resource limit (cpu_limit) killed the task's worker */
 };
 PP_API const char *pp_strerror(int status);
 
@@ -75,6 +83,8 @@ typedef struct pp_config {
     unsigned max_tasks_per_child; /* 0: unlimited; else a worker is replaced after that many tasks */
     enum pp_on_crash on_crash;    /* REPLACE: only the running task fails; BREAK: Python's semantics */
     size_t shm_bytes;             /* sizing hint for the shared payload arena; 0: default. Not a cap */
+    size_t max_rss_per_child;     /* bytes; a worker above it after a task is replaced; 0: no limit */
+    bool pin_workers;             /* worker i runs on the i-th CPU this process may use */
 } pp_config;
 
 PP_API int pp_pool_create(pp_pool **pool, const pp_config *config);
@@ -90,13 +100,17 @@ typedef struct pp_stats {
     uint64_t workers_started; /* includes replacements */
     unsigned workers_alive;
     size_t shm_bytes_in_use;
+    uint64_t workers_recycled; /* replaced for passing max_rss_per_child */
 } pp_stats;
 PP_API int pp_pool_stats(const pp_pool *pool, pp_stats *out);
 
 /* ---- submitting --------------------------------------------------------- */
 typedef struct pp_future pp_future;
 typedef struct pp_task_opts {
-    double deadline; /* seconds the task may run once started; 0: no limit */
+    double deadline;    /* wall-clock seconds the task may run once started; 0: no limit */
+    size_t result_hint; /* result bytes to reserve up front (no round trip); 0: none */
+    void *data;         /* the caller's pointer, kept on the future (pp_future_data) */
+    double cpu_limit;   /* CPU seconds the task may use; 0: no limit; past it: PP_ELIMIT */
 } pp_task_opts;
 PP_API int pp_submit(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, pp_future **future);
 PP_API int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, const pp_task_opts *opts,
@@ -112,6 +126,18 @@ PP_API bool pp_future_done(const pp_future *f); /* finished, failed or cancelled
 typedef void (*pp_done_fn)(pp_future *f, void *ud);
 PP_API int pp_future_add_done_callback(pp_future *f, pp_done_fn cb, void *ud);
 PP_API void pp_future_release(pp_future *f); /* the caller is done with it; a pending task still runs */
+PP_API void *pp_future_data(const pp_future *f); /* pp_task_opts.data; NULL for NULL */
+
+/* What a finished task cost: timing and resources, also for crashes and kills. */
+typedef struct pp_task_info {
+    int worker_id;                             /* -1 if it never started */
+    int pid;                                   /* the worker process that ran it; 0 if none */
+    double queued_at, started_at, finished_at; /* seconds on CLOCK_MONOTONIC; 0: did not happen */
+    double wall_s;                             /* started_at -> finished_at */
+    double user_cpu_s, sys_cpu_s;              /* CPU the task itself used */
+    uint64_t peak_rss_bytes;                   /* the worker's peak resident memory during the task */
+} pp_task_info;
+PP_API int pp_future_info(const pp_future *f, pp_task_info *out); /* PP_ESTATE until done */
 
 /* ---- waiting (wait, as_completed) --------------------------------------- */
 enum pp_return_when { PP_ALL_COMPLETED = 0, PP_FIRST_COMPLETED, PP_FIRST_EXCEPTION };
@@ -131,6 +157,32 @@ typedef struct pp_map_opts {
 } pp_map_opts;
 PP_API int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_size, void *results,
                   size_t result_size, const pp_map_opts *opts);
+
+/* ---- streaming map (Python's map iterator, imap_unordered) -------------- */
+typedef struct pp_item {
+    const void *data;
+    size_t len;
+} pp_item;
+typedef struct pp_stream_opts {
+    size_t chunksize; /* items per task; 0 means 1 */
+    double timeout;   /* seconds from begin for the whole map; 0: no limit */
+    bool unordered;   /* yield in completion order */
+    size_t window;    /* items in flight; 0: a default that keeps every worker busy */
+} pp_stream_opts;
+typedef struct pp_map_item {
+    size_t index;        /* the item's position in items[] */
+    int status;          /* PP_OK, PP_ETASK, PP_ECRASHED, PP_EDEADLINE, PP_ELIMIT, ... */
+    const void *result;  /* valid until the next pp_map_next or pp_map_end */
+    size_t len;
+    int code;            /* for a failed item: the task's code, as pp_future_exception */
+    const char *message; /* and its message ("" if none) */
+} pp_map_item;
+typedef struct pp_map_iter pp_map_iter;
+PP_API int pp_map_begin(pp_pool *pool, pp_fn fn, const pp_item *items, size_t n, const pp_stream_opts *opts,
+                        pp_map_iter **it);
+/* 1: one more item in *out; 0: all yielded; < 0: the iterator's own error (PP_ETIMEOUT...) */
+PP_API int pp_map_next(pp_map_iter *it, pp_map_item *out);
+PP_API void pp_map_end(pp_map_iter *it); /* cancels what has not started; waits for the rest */
 
 #ifdef __cplusplus
 }

@@ -128,12 +128,16 @@ static void dispatch(pp_pool *pool, pp_future *f, const struct pp_arg *small_arg
     struct pp_slot_info *si = &pool->slots[s];
     char *base = (char *)pool->shm;
 
-    slot->fn = f->fn;
-    slot->deadline_ns = f->deadline_ns;
-    slot->arg_len = f->arg_len;
+    const struct pp_task_spec *spec = &f->u.in.spec;
+    uint64_t arg_len = f->u.in.arg_len;
+    slot->fn = spec->fn;
+    slot->deadline_ns = spec->deadline_ns;
+    slot->cpu_limit_ns = spec->cpu_limit_ns;
+    slot->arg_len = arg_len;
     slot->code = 0;
     slot->res_off = slot->res_len = slot->grow_len = 0;
     slot->msg_len = 0;
+    slot->started_ns = slot->finished_ns = 0;
     slot->grant_off = slot->grant_cap = 0;
     si->owner = f;
     si->arg = f->block;
@@ -141,13 +145,13 @@ static void dispatch(pp_pool *pool, pp_future *f, const struct pp_arg *small_arg
     f->block = (pp_block){0};
     if (si->arg.off) {
         slot->arg_off = si->arg.off;
-        slot->grant_off = si->arg.off + pp__align16(f->arg_len);
-        slot->grant_cap = si->arg.size - pp__align16(f->arg_len);
+        slot->grant_off = si->arg.off + pp__align16(arg_len);
+        slot->grant_cap = si->arg.size - pp__align16(arg_len);
     } else {
         slot->arg_off = (uint64_t)((char *)slot->data - base);
         copy_arg(slot->data, small_arg);
-        if (f->result_hint > PP_SLOT_DATA - pp__align16(f->arg_len) &&
-            pp__arena_alloc(&pool->arena, f->result_hint, &si->grant) == PP_OK) {
+        if (spec->result_hint > PP_SLOT_DATA - pp__align16(arg_len) &&
+            pp__arena_alloc(&pool->arena, spec->result_hint, &si->grant) == PP_OK) {
             slot->grant_off = si->grant.off;
             slot->grant_cap = si->grant.size;
         }
@@ -165,6 +169,7 @@ static pp_future *future_new(pp_pool *pool)
         return NULL;
     f->pool = pool;
     f->slot = PP_NO_SLOT;
+    f->worker = -1;
     f->next = pool->live.next;
     f->prev = &pool->live;
     pool->live.next->prev = f;
@@ -222,9 +227,10 @@ static int stage_arg(pp_future *f, const struct pp_arg *arg)
     return PP_OK;
 }
 
-int pp__submit_locked(pp_pool *pool, pp_fn fn, const struct pp_arg *arg, uint64_t deadline_ns,
-                      uint64_t result_hint, pp_future **out)
+int pp__submit_locked(pp_pool *pool, const struct pp_task_spec *spec, const struct pp_arg *arg, void *data,
+                      pp_future **out)
 {
+    uint64_t result_hint = spec->result_hint;
     if (pool->broken)
         return PP_EBROKEN;
     if (pool->shutdown)
@@ -237,10 +243,10 @@ int pp__submit_locked(pp_pool *pool, pp_fn fn, const struct pp_arg *arg, uint64_
     pp_future *f = future_new(pool);
     if (!f)
         return PP_ENOMEM;
-    f->fn = fn;
-    f->arg_len = arg_len;
-    f->deadline_ns = deadline_ns;
-    f->result_hint = result_hint;
+    f->u.in.spec = *spec;
+    f->u.in.arg_len = arg_len;
+    f->data = data;
+    f->queued_ns = pp__now_ns();
     if (arg_len > PP_SLOT_DATA) { /* the block also holds room for the result */
         uint64_t room = result_hint > arg_len ? result_hint : arg_len;
         int rc = pp__arena_alloc(&pool->arena, pp__align16(arg_len) + room, &f->block);
@@ -295,7 +301,7 @@ static void feed(pp_pool *pool)
             continue;
         }
         struct pp_arg small = {.body = (f->flags & FUT_HEAP_ARG) ? f->result : f->small,
-                               .body_len = f->arg_len};
+                               .body_len = f->u.in.arg_len};
         dispatch(pool, f, &small);
         drop_heap_arg(f);
         moved = true;
@@ -386,14 +392,31 @@ static char *slot_message(struct pp_slot *slot)
     return m;
 }
 
+/* Who ran the slot's task, from its state word (before it is renewed). */
+static void note_worker(pp_pool *pool, pp_future *f, uint32_t st)
+{
+    uint32_t kind = ST_KIND(st), w = ST_WORKER(st);
+    if ((kind == SLOT_DONE || kind == SLOT_RUNNING || kind == SLOT_GROW) && w < pool->nworkers) {
+        f->worker = (int32_t)w;
+        f->pid = pool->workers[w].pid;
+    }
+}
+
 bool pp__harvest(pp_pool *pool, uint32_t s)
 {
     struct pp_slot *slot = &pool->shm->slots[s];
     struct pp_slot_info *si = &pool->slots[s];
-    if (ST_KIND(atomic_load_explicit(&slot->state, memory_order_acquire)) != SLOT_DONE || !si->owner)
+    uint32_t st = atomic_load_explicit(&slot->state, memory_order_acquire);
+    if (ST_KIND(st) != SLOT_DONE || !si->owner)
         return false;
     pp_future *f = si->owner;
     si->owner = NULL;
+    note_worker(pool, f, st);
+    f->u.out = (struct pp_cost){.started_ns = slot->started_ns,
+                                .finished_ns = slot->finished_ns,
+                                .user_us = slot->user_us,
+                                .sys_us = slot->sys_us,
+                                .peak_rss = slot->peak_rss};
     int code = slot->code, status = PP_OK;
     char *msg = NULL;
     if (code != 0) {
@@ -429,7 +452,8 @@ void pp__harvest_all(pp_pool *pool)
     feed(pool);
 }
 
-void pp__finish_slot(pp_pool *pool, uint32_t s, int status, int code, const char *message)
+void pp__finish_slot(pp_pool *pool, uint32_t s, int status, int code, const char *message,
+                     const struct pp_cost *cost)
 {
     struct pp_slot *slot = &pool->shm->slots[s];
     struct pp_slot_info *si = &pool->slots[s];
@@ -437,6 +461,15 @@ void pp__finish_slot(pp_pool *pool, uint32_t s, int status, int code, const char
     if (!f)
         return;
     si->owner = NULL;
+    uint32_t st = atomic_load(&slot->state);
+    uint32_t kind = ST_KIND(st);
+    bool ran = kind == SLOT_RUNNING || kind == SLOT_GROW;
+    if (ran)
+        note_worker(pool, f, st);
+    if (cost)
+        f->u.out = *cost;
+    else
+        f->u.out = (struct pp_cost){.started_ns = ran ? slot->started_ns : 0, .finished_ns = ran ? pp__now_ns() : 0};
     /* what the task had reserved stays readable by the library (map.c
        reads the items a chunk finished before its worker died) */
     if (!slot->res_len || take_result(pool, s, f, slot->res_off, slot->res_len) != PP_OK)
@@ -505,6 +538,7 @@ bool pp__cancel_locked(pp_pool *pool, pp_future *f)
         return f->status == PP_ECANCELLED;
     if (phase == PHASE_QUEUED) {
         /* stays in the backlog until feed skips it */
+        f->u.out = (struct pp_cost){0};
         drop_heap_arg(f);
         pp__arena_free(&pool->arena, &f->block);
         pp__complete(pool, f, PP_ECANCELLED, 0, NULL);
@@ -514,7 +548,7 @@ bool pp__cancel_locked(pp_pool *pool, pp_future *f)
     if (!withdraw(&pool->shm->slots[s]))
         return false;
     /* its ring cell stays until a worker pops it: the slot waits in limbo */
-    pp__finish_slot(pool, s, PP_ECANCELLED, 0, NULL);
+    pp__finish_slot(pool, s, PP_ECANCELLED, 0, NULL, NULL);
     feed(pool);
     return true;
 }
@@ -541,6 +575,7 @@ void pp__break_pool(pp_pool *pool, int status)
     while (pool->backlog) {
         pp_future *f = backlog_pop(pool);
         if (atomic_load(&f->phase) != PHASE_DONE) {
+            f->u.out = (struct pp_cost){0};
             drop_heap_arg(f);
             pp__arena_free(&pool->arena, &f->block);
             pp__complete(pool, f, status, 0, "the pool is broken");
@@ -550,7 +585,7 @@ void pp__break_pool(pp_pool *pool, int status)
     }
     for (uint32_t s = 0; s < pool->shm->nslots; s++) {
         withdraw(&pool->shm->slots[s]); /* keep workers off what they have not claimed */
-        pp__finish_slot(pool, s, status, 0, "the pool is broken");
+        pp__finish_slot(pool, s, status, 0, "the pool is broken", NULL);
     }
     pp__update_kicks(pool);
 }

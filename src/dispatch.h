@@ -18,8 +18,8 @@ struct pp_arg {
     size_t head_len, body_len;
 };
 
-int pp__submit_locked(pp_pool *pool, pp_fn fn, const struct pp_arg *arg, uint64_t deadline_ns,
-                      uint64_t result_hint, pp_future **out);
+int pp__submit_locked(pp_pool *pool, const struct pp_task_spec *spec, const struct pp_arg *arg, void *data,
+                      pp_future **out);
 /* Settles a DONE slot into its future; false if it is not DONE. */
 bool pp__harvest(pp_pool *pool, uint32_t slot);
 /* Harvests every DONE slot, frees slots whose ring cells are consumed, and
@@ -28,8 +28,10 @@ void pp__harvest_all(pp_pool *pool);
 /* Whether harvest_all would find something to do for the backlog. */
 bool pp__feed_possible(pp_pool *pool);
 /* Ends a dispatched task's future with status (its worker is gone) and frees
-   the slot; a no-op for a slot nobody owns. */
-void pp__finish_slot(pp_pool *pool, uint32_t slot, int status, int code, const char *message);
+   the slot; a no-op for a slot nobody owns. cost: what the task used, as far
+   as anyone knows (NULL: its start, and now as its end). */
+void pp__finish_slot(pp_pool *pool, uint32_t slot, int status, int code, const char *message,
+                     const struct pp_cost *cost);
 /* Puts a slot whose worker died before finishing it back to PENDING. */
 void pp__requeue_slot(pp_pool *pool, uint32_t slot);
 /* Settles a future that is not in a slot. */

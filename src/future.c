@@ -41,12 +41,14 @@ int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, con
         return PP_EINVAL;
     if (pp__foreign(pool->owner_pid))
         return PP_ESTATE;
-    uint64_t deadline = 0;
-    if (opts && pp__deadline_from_seconds(opts->deadline, &deadline) != PP_OK)
+    pp_task_opts o = opts ? *opts : (pp_task_opts){0};
+    struct pp_task_spec spec = {.fn = fn, .result_hint = o.result_hint};
+    if (pp__deadline_from_seconds(o.deadline, &spec.deadline_ns) != PP_OK ||
+        pp__deadline_from_seconds(o.cpu_limit, &spec.cpu_limit_ns) != PP_OK)
         return PP_EINVAL;
     struct pp_arg a = {.body = arg, .body_len = arg_len};
     pthread_mutex_lock(&pool->lock);
-    int rc = pp__submit_locked(pool, fn, &a, deadline, 0, future);
+    int rc = pp__submit_locked(pool, &spec, &a, o.data, future);
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }
@@ -237,6 +239,42 @@ int pp_future_add_done_callback(pp_future *f, pp_done_fn cb, void *ud)
     while (*tail)
         tail = &(*tail)->next;
     *tail = node;
+    pthread_mutex_unlock(&pool->lock);
+    return PP_OK;
+}
+
+void *pp_future_data(const pp_future *f)
+{
+    return f ? f->data : NULL;
+}
+
+static double seconds(uint64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+int pp_future_info(const pp_future *f, pp_task_info *out)
+{
+    if (!f || !out)
+        return PP_EINVAL;
+    if (pp__foreign(f->pool->owner_pid))
+        return PP_ESTATE;
+    if (!pp_future_done(f))
+        return PP_ESTATE;
+    pp_pool *pool = f->pool;
+    pthread_mutex_lock(&pool->lock);
+    const struct pp_cost *c = &f->u.out;
+    *out = (pp_task_info){
+        .worker_id = f->worker,
+        .pid = f->pid,
+        .queued_at = seconds(f->queued_ns),
+        .started_at = seconds(c->started_ns),
+        .finished_at = seconds(c->finished_ns),
+        .wall_s = c->started_ns && c->finished_ns > c->started_ns ? seconds(c->finished_ns - c->started_ns) : 0,
+        .user_cpu_s = (double)c->user_us / 1e6,
+        .sys_cpu_s = (double)c->sys_us / 1e6,
+        .peak_rss_bytes = c->peak_rss,
+    };
     pthread_mutex_unlock(&pool->lock);
     return PP_OK;
 }

@@ -118,7 +118,8 @@ static int submit_chunk(struct map_job *job, size_t first, size_t count, pp_futu
                          .body = job->items + first * job->item_size,
                          .body_len = count * job->item_size};
     pthread_mutex_lock(&job->pool->lock);
-    int rc = pp__submit_locked(job->pool, run_chunk, &arg, 0, results_at(count) + count * job->result_size, f);
+    struct pp_task_spec spec = {.fn = run_chunk, .result_hint = results_at(count) + count * job->result_size};
+    int rc = pp__submit_locked(job->pool, &spec, &arg, NULL, f);
     pthread_mutex_unlock(&job->pool->lock);
     return rc;
 }

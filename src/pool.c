@@ -117,7 +117,9 @@ int pp_pool_create(pp_pool **out, const pp_config *config)
         struct pp_worker_cfg wcfg = {.shm = pool->shm,
                                      .initializer = cfg.initializer,
                                      .initarg = cfg.initarg,
-                                     .max_tasks_per_child = cfg.max_tasks_per_child};
+                                     .max_tasks_per_child = cfg.max_tasks_per_child,
+                                     .max_rss = cfg.max_rss_per_child,
+                                     .pin = cfg.pin_workers};
         fflush(NULL); /* nothing buffered may be written twice */
         rc = pp__spawner_start(&pool->spawner, &wcfg, pool->nworkers);
     }

@@ -35,16 +35,35 @@ struct pp_callback {
     void *ud;
 };
 
+/* What a task is to run with, as submitted. */
+struct pp_task_spec {
+    pp_fn fn;
+    uint64_t deadline_ns;  /* wall-clock limit; 0: none */
+    uint64_t cpu_limit_ns; /* CPU limit; 0: none */
+    uint64_t result_hint;  /* arena bytes to reserve for the result */
+};
+
+/* What a task cost (pp_task_info, in integers). */
+struct pp_cost {
+    uint64_t started_ns, finished_ns; /* 0: did not happen */
+    uint64_t user_us, sys_us, peak_rss;
+};
+
 struct pp_future {
     struct pp_future *prev, *next; /* the pool's live futures */
     struct pp_future *qnext;       /* backlog or callback queue */
     pp_pool *pool;
-    pp_fn fn;
     struct pp_callback *callbacks; /* in the order added */
-    uint64_t deadline_ns;          /* run-time limit; 0: none */
-    uint64_t arg_len;
-    uint64_t result_hint; /* arena bytes to reserve for the result */
-    pp_block block;       /* arena: the argument while queued, the result once done */
+    union {
+        struct {
+            struct pp_task_spec spec;
+            uint64_t arg_len;
+        } in;               /* until a slot takes it (the slot keeps copies) */
+        struct pp_cost out; /* once done */
+    } u;
+    void *data;         /* pp_task_opts.data */
+    uint64_t queued_ns; /* when it was submitted */
+    pp_block block;     /* arena: the argument while queued, the result once done */
     const void *result;   /* done: the result (a crashed task: what it had reserved);
                              queued: see FUT_HEAP_ARG */
     size_t result_len;
@@ -53,6 +72,7 @@ struct pp_future {
     int32_t status, code;                /* outcome once done */
     uint32_t slot;                       /* while dispatched */
     uint32_t flags;                      /* enum pp_future_flags */
+    int32_t worker, pid;                 /* who ran it; -1 and 0: nobody */
     alignas(16) unsigned char small[16]; /* small argument while queued, small result once done */
 };
 

@@ -54,11 +54,15 @@ struct pp_slot {
     int32_t code;                  /* the task's return code (worker, before DONE) */
     pp_fn fn;                      /* master, before PENDING */
     uint64_t deadline_ns;          /* run-time limit, 0: none (master) */
+    uint64_t cpu_limit_ns;         /* CPU-time limit, 0: none (master) */
     uint64_t arg_off, arg_len;     /* argument bytes (master) */
     uint64_t grant_off, grant_cap; /* arena space for the result, 0 if none (master) */
     uint64_t res_off, res_len;     /* where the worker put the result (worker) */
     uint64_t grow_len;             /* GROW: bytes the worker asks for (worker) */
     uint32_t msg_len;              /* a failure message in data, 0: none (worker) */
+    uint64_t started_ns, finished_ns; /* CLOCK_MONOTONIC (worker) */
+    uint64_t cpu0_us;                 /* the worker's CPU (user + sys) when it started (worker) */
+    uint64_t user_us, sys_us, peak_rss; /* what the task used, set before DONE (worker) */
     alignas(64) unsigned char data[PP_SLOT_DATA];
 };
 
@@ -69,6 +73,8 @@ struct pp_worker_rec {
     _Atomic uint32_t idle;               /* asleep waiting for work */
     _Atomic uint32_t spinning;           /* polling the ring for work */
     _Atomic uint32_t ready;              /* its initializer has returned 0 */
+    _Atomic uint32_t recycled;           /* it left for passing max_rss_per_child */
+    uint64_t user0_us, sys0_us;          /* its CPU when its current task started */
 };
 
 struct pp_shm {

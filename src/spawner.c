@@ -8,7 +8,7 @@
  * threads (the program's, other pools' monitors); a lock one of them held at
  * that instant stays held in the copy. So the spawner's own code calls only
  * async-signal-safe system calls (close, munmap, pipe2, sigaction,
- * sigprocmask, poll, read, send, fork, waitid, waitpid, kill, prctl, setpgid,
+ * sigprocmask, poll, read, send, fork, waitid, wait4, kill, prctl, setpgid,
  * getppid, futex): no malloc, no stdio, no lock. Everything it needs (its pid table,
  * its report queue) is allocated by the master before the fork. Its workers
  * run the program's code, as any fork-started worker does.
@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -91,13 +92,18 @@ static void flush_reports(struct spawner *sp, int block)
     }
 }
 
-static void report(struct spawner *sp, int kind, int w, int pid, int status)
+static void report_full(struct spawner *sp, const struct pp_report *r)
 {
     if (sp->qlen == sp->qcap) /* only a flood of stop/continue events gets here */
         flush_reports(sp, 1);
     if (sp->qlen == sp->qcap)
         return;
-    sp->queue[(sp->qhead + sp->qlen++) % sp->qcap] = (struct pp_report){kind, w, pid, status};
+    sp->queue[(sp->qhead + sp->qlen++) % sp->qcap] = *r;
+}
+
+static void report(struct spawner *sp, int kind, int w, int pid, int status)
+{
+    report_full(sp, &(struct pp_report){.kind = kind, .worker = w, .pid = pid, .status = status});
 }
 
 /* ---- workers -------------------------------------------------------------- */
@@ -147,13 +153,21 @@ static void reap(struct spawner *sp, int flags)
         pid_t pid = si.si_pid;
         if (!(si.si_code == CLD_EXITED && si.si_status == 0))
             kill(-pid, SIGKILL); /* what the task left running in its group */
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        int status = 0;
+        struct rusage ru = {0};
+        while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
             ;
         int w = worker_of(sp, pid);
         if (w >= 0) {
             sp->pids[w] = 0;
-            report(sp, REPORT_EXITED, w, pid, status);
+            report_full(sp, &(struct pp_report){
+                                .kind = REPORT_EXITED,
+                                .worker = w,
+                                .pid = pid,
+                                .status = status,
+                                .user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+                                .sys_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec,
+                                .maxrss_kb = ru.ru_maxrss});
         }
     }
     for (;;) {

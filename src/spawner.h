@@ -29,6 +29,7 @@ struct pp_spawn_msg {
 };
 struct pp_report {
     int32_t kind, worker, pid, status;
+    int64_t user_us, sys_us, maxrss_kb; /* EXITED: the worker's whole life, from wait4 */
 };
 
 /* The master's end of a spawner: the channels, the process, and the mapping

@@ -28,6 +28,7 @@ const char *pp_strerror(int status)
     case PP_ENOMEM: return "out of memory";
     case PP_ESTATE: return "not valid in this state";
     case PP_ESYS: return "a system call failed";
+    case PP_ELIMIT: return "the task passed a resource limit";
     default: return "unknown status";
     }
 }

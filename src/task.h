@@ -2,8 +2,9 @@
 /*
  * task.h: what a worker knows about the task it runs (functions in worker.h). A pp_task lives on the
  * worker's stack for the length of one call of the task function. A task
- * function that runs other functions in its turn (map.c's chunk runner) may
- * point item_out at a fixed result cell for each call it makes.
+ * function that runs other functions in its turn (the chunk runners of map.c
+ * and stream.c) may point item_out at a fixed result cell for each call it
+ * makes, or set to_heap to collect each call's result in a heap buffer.
  */
 #ifndef PP_TASK_H
 #define PP_TASK_H
@@ -24,6 +25,9 @@ struct pp_task {
     unsigned char *item_out;   /* a fixed result cell, NULL otherwise */
     size_t item_cap;           /* its size */
     int item_status;           /* PP_OK, or PP_EINVAL for a result too long */
+    bool to_heap;              /* results go to heap (worker memory), not the slot */
+    unsigned char *heap;       /* the last result set, heap_len bytes (malloc'd) */
+    size_t heap_len, heap_cap;
     uint32_t msg_len;
     char msg[PP_MESSAGE_MAX + 1];
 };

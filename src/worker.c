@@ -11,6 +11,17 @@
  * leaves only through _exit: when the pool closes and the ring is empty,
  * after max_tasks_per_child tasks, or when its initializer fails.
  *
+ * What a task costs is measured around it: its wall time (CLOCK_MONOTONIC),
+ * its CPU (getrusage before and after; the snapshot after one task serves as
+ * the one before the next when the worker took it without waiting) and its
+ * peak memory (the peak-RSS mark is reset through /proc/self/clear_refs
+ * after each task is published, off the round trip's path, and read with the
+ * CPU). A task with a CPU limit runs under a process CPU-time timer that
+ * SIGKILLs the worker when the limit is reached; the master tells that
+ * death from others by the CPU the reaped worker had used (workers.c).
+ * With max_rss_per_child, a worker whose resident memory is past it after a
+ * task publishes the result, then leaves to be replaced.
+ *
  * A task may fork. Its copy is not a worker: it can neither set a result
  * nor publish, and it leaves through _exit when the task function returns
  * in it, instead of taking tasks as an extra worker the pool never started.
@@ -20,9 +31,15 @@
 #define _GNU_SOURCE
 #include "worker.h"
 
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "owner.h"
@@ -35,6 +52,92 @@
 #endif
 
 static pid_t worker_pid; /* the process the spawner started */
+
+/* ---- what a task costs ------------------------------------------------------ */
+
+struct meter {
+    uint64_t user_us, sys_us; /* the worker's CPU at the last snapshot */
+    bool fresh;               /* the snapshot was taken just now: it serves as "before" */
+    timer_t cpu_timer;
+    bool have_timer;
+};
+
+static uint64_t tv_us(struct timeval tv)
+{
+    return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+/* Takes a CPU snapshot; returns the peak-RSS mark in bytes. */
+static uint64_t snapshot(struct meter *m)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    m->user_us = tv_us(ru.ru_utime);
+    m->sys_us = tv_us(ru.ru_stime);
+    m->fresh = true;
+    return (uint64_t)ru.ru_maxrss * 1024u;
+}
+
+/* Starts the peak-RSS mark afresh (a task may have closed or replaced any
+   descriptor we kept, so the file is opened each time). */
+static void reset_peak(void)
+{
+    int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = write(fd, "5", 1);
+        (void)n; /* without it the mark is the worker's lifetime peak */
+        close(fd);
+    }
+}
+
+/* Arms (limit > 0) or disarms (0) the CPU-time timer that kills the worker. */
+static void cpu_timer(struct meter *m, uint64_t limit_ns)
+{
+    if (!m->have_timer) {
+        if (!limit_ns)
+            return;
+        struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGKILL};
+        if (timer_create(CLOCK_PROCESS_CPUTIME_ID, &ev, &m->cpu_timer) != 0)
+            _exit(1); /* a limit we cannot enforce: the master sees the death */
+        m->have_timer = true;
+    }
+    struct itimerspec its = {.it_value = {(time_t)(limit_ns / 1000000000u), (long)(limit_ns % 1000000000u)}};
+    timer_settime(m->cpu_timer, 0, &its, NULL);
+}
+
+/* Resident bytes now (statm), 0 if unknown. */
+static uint64_t resident_bytes(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    unsigned long size, rss;
+    if (sscanf(buf, "%lu %lu", &size, &rss) != 2)
+        return 0;
+    return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void pin_to_cpu(uint32_t w)
+{
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) == 0)
+        return;
+    int k = (int)(w % (uint32_t)CPU_COUNT(&allowed));
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &allowed) && k-- == 0) {
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            sched_setaffinity(0, sizeof one, &one);
+            return;
+        }
+}
 
 int pp_worker_id(void)
 {
@@ -152,25 +255,42 @@ static void publish(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, u
     atomic_store(&rec->intent, PP_NO_SLOT);
 }
 
-static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, uint32_t running)
+static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, struct meter *m, uint32_t s,
+                     uint32_t running)
 {
     struct pp_slot *slot = &shm->slots[s];
     pp_task t = {.shm = shm, .slot = slot, .running = running, .pid = worker_pid};
+    if (!m->fresh)
+        snapshot(m);
+    m->fresh = false;
+    rec->user0_us = m->user_us; /* for the master, should the worker die */
+    rec->sys0_us = m->sys_us;
+    slot->started_ns = pp__now_ns();
     if (slot->deadline_ns) {
-        atomic_store(&rec->started_ns, pp__now_ns());
+        atomic_store(&rec->started_ns, slot->started_ns);
         pp__shm_kick(shm); /* the monitor recomputes its next expiry */
     }
+    if (slot->cpu_limit_ns)
+        cpu_timer(m, slot->cpu_limit_ns);
     int code = slot->fn(&t, (char *)shm + slot->arg_off, slot->arg_len);
+    if (slot->cpu_limit_ns)
+        cpu_timer(m, 0);
     fflush(stdout);
     fflush(stderr);
     if (pp__self_pid() != worker_pid)
         _exit(0); /* a copy the task forked: not a worker */
+    slot->finished_ns = pp__now_ns();
+    uint64_t user0 = m->user_us, sys0 = m->sys_us;
+    slot->peak_rss = snapshot(m);
+    slot->user_us = m->user_us - user0;
+    slot->sys_us = m->sys_us - sys0;
     slot->code = code;
     if (code != 0) {
         memcpy(slot->data, t.msg, t.msg_len);
         slot->msg_len = t.msg_len;
     }
     publish(shm, rec, s, running);
+    reset_peak(); /* for the next task: the result is out, this costs no latency */
 }
 
 _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
@@ -184,13 +304,23 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
     fflush(stderr);
     if (pp__self_pid() != worker_pid || init != 0)
         _exit(1); /* not ready: the master breaks the pool */
+    if (cfg->pin)
+        pin_to_cpu(w);
+    reset_peak();
     atomic_store(&rec->ready, 1);
+    struct meter m = {0};
     unsigned limit = cfg->max_tasks_per_child;
     for (unsigned done = 0; !limit || done < limit; done++) {
         uint32_t s, running;
+        if (!pp__ring_count(&shm->ring))
+            m.fresh = false; /* it will wait: CPU spent spinning is not the next task's */
         if (!next_task(shm, rec, w, &s, &running))
             break;
-        run_task(shm, rec, s, running);
+        run_task(shm, rec, &m, s, running);
+        if (cfg->max_rss && resident_bytes() > cfg->max_rss) {
+            atomic_store(&rec->recycled, 1);
+            break;
+        }
     }
     _exit(0);
 }
@@ -241,6 +371,17 @@ void *pp_task_result_buffer(pp_task *task, size_t len)
 {
     if (!task)
         return NULL;
+    if (task->to_heap) {
+        if (len > task->heap_cap) {
+            unsigned char *p = realloc(task->heap, len);
+            if (!p)
+                return NULL;
+            task->heap = p;
+            task->heap_cap = len;
+        }
+        task->heap_len = len;
+        return len ? task->heap : (void *)task; /* any non-NULL pointer for 0 bytes */
+    }
     if (task->item_out) {
         if (len > task->item_cap) {
             task->item_status = PP_EINVAL;

@@ -19,6 +19,8 @@ struct pp_worker_cfg {
     int (*initializer)(void *initarg); /* or NULL */
     void *initarg;
     unsigned max_tasks_per_child; /* 0: unlimited */
+    size_t max_rss;               /* bytes; past it after a task the worker leaves; 0: none */
+    bool pin;                     /* worker w runs on the w-th CPU it may use */
 };
 
 /* Runs worker w until the pool closes or its task budget is spent; leaves

@@ -7,6 +7,8 @@
  *   - RUNNING/GROW by it, killed for that task's deadline: PP_EDEADLINE;
  *     killed for a deadline of a task it had already finished: the task it
  *     took since is re-queued (it may run twice; it is reported once);
+ *   - RUNNING/GROW by it, SIGKILLed by its own CPU-time timer (the task had
+ *     a cpu_limit, and the reaped worker used that much CPU on it): PP_ELIMIT;
  *   - RUNNING/GROW by it otherwise: PP_ECRASHED (PP_EBROKEN under
  *     PP_BREAK_POOL) with the signal or exit status in the message;
  *   - PENDING, taken from the ring but never claimed: re-queued;
@@ -14,7 +16,10 @@
  * Under PP_BREAK_POOL any abrupt death (a signal, or a nonzero exit) breaks
  * the pool, running or idle, as Python's executor does; a worker that dies
  * before its initializer returned 0 breaks it in either mode. Deaths the
- * pool caused (deadline kills, terminate, shutdown) never break it.
+ * pool caused (deadline and CPU-limit kills, terminate, shutdown) never break
+ * it. A worker that left for passing max_rss_per_child counts as recycled.
+ * A dead task's cost is its start, the moment the death was learnt, and the
+ * CPU the reaped worker used since the task started (wait4's figures).
  *
  * Otherwise a dead worker is replaced. Start commands are sent at most
  * START_WINDOW at a time, so the command channel never fills.
@@ -65,51 +70,80 @@ static void crash_message(char *buf, size_t size, pid_t pid, int status, int *co
     }
 }
 
-/* Settles the slot worker w held when it died; true if a task of it crashed. */
-static bool settle_slot(pp_pool *pool, uint32_t w, pid_t pid, int status)
+/* What the task in slot s used until its worker died (report r). */
+static struct pp_cost death_cost(const struct pp_worker_rec *rec, const struct pp_slot *slot,
+                                 const struct pp_report *r)
+{
+    struct pp_cost c = {.started_ns = slot->started_ns, .finished_ns = pp__now_ns()};
+    if ((uint64_t)r->user_us >= rec->user0_us && (uint64_t)r->sys_us >= rec->sys0_us && r->maxrss_kb > 0) {
+        c.user_us = (uint64_t)r->user_us - rec->user0_us;
+        c.sys_us = (uint64_t)r->sys_us - rec->sys0_us;
+        c.peak_rss = (uint64_t)r->maxrss_kb * 1024u;
+    }
+    return c;
+}
+
+enum settled { NOTHING, CRASHED, KILLED_BY_POLICY };
+
+/* Settles the slot worker w held when it died. */
+static enum settled settle_slot(pp_pool *pool, uint32_t w, const struct pp_report *r)
 {
     struct pp_worker_rec *rec = &pool->shm->workers[w];
     struct pp_worker_info *wi = &pool->workers[w];
     uint32_t s = atomic_load(&rec->intent);
     if (s >= pool->shm->nslots)
-        return false;
+        return NOTHING;
     struct pp_slot *slot = &pool->shm->slots[s];
     uint32_t st = atomic_load(&slot->state);
     uint32_t kind = ST_KIND(st);
-    char msg[128];
+    int status = r->status;
+    pid_t pid = r->pid;
+    char msg[160];
     if ((kind == SLOT_RUNNING || kind == SLOT_GROW) && ST_WORKER(st) == w) {
+        struct pp_cost cost = death_cost(rec, slot, r);
         if (wi->deadline_kill && atomic_load(&rec->seq) == wi->kill_seq) {
             snprintf(msg, sizeof msg, "task ran past its deadline of %.3f s; worker %d killed",
                      (double)slot->deadline_ns / 1e9, (int)pid);
-            pp__finish_slot(pool, s, PP_EDEADLINE, -SIGKILL, msg);
-            return false;
+            pp__finish_slot(pool, s, PP_EDEADLINE, -SIGKILL, msg, &cost);
+            return KILLED_BY_POLICY;
+        }
+        uint64_t cpu_ns = (cost.user_us + cost.sys_us) * 1000u;
+        if (slot->cpu_limit_ns && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !wi->deadline_kill &&
+            cpu_ns >= slot->cpu_limit_ns - slot->cpu_limit_ns / 20) {
+            snprintf(msg, sizeof msg, "task used %.3f s of CPU, past its limit of %.3f s; worker %d killed",
+                     (double)cpu_ns / 1e9, (double)slot->cpu_limit_ns / 1e9, (int)pid);
+            pp__finish_slot(pool, s, PP_ELIMIT, -SIGKILL, msg, &cost);
+            return KILLED_BY_POLICY;
         }
         if (wi->deadline_kill) {
             pp__requeue_slot(pool, s); /* killed for a task it had already finished */
-            return false;
+            return KILLED_BY_POLICY;
         }
         int code;
         crash_message(msg, sizeof msg, pid, status, &code);
         bool breaks = pool->broken || pool->cfg.on_crash == PP_BREAK_POOL;
-        pp__finish_slot(pool, s, breaks ? PP_EBROKEN : PP_ECRASHED, code, msg);
-        return true;
+        pp__finish_slot(pool, s, breaks ? PP_EBROKEN : PP_ECRASHED, code, msg, &cost);
+        return CRASHED;
     }
     if (kind == SLOT_PENDING && pool->slots[s].owner)
         pp__requeue_slot(pool, s); /* taken from the ring, never claimed */
     else if (kind == SLOT_DONE)
         pp__harvest(pool, s); /* died after publishing, before flagging it */
-    return false;
+    return NOTHING;
 }
 
-/* A worker is gone: settle the slot it held, then its records. */
-static void handle_death(pp_pool *pool, uint32_t w, pid_t pid, int status)
+/* A worker is gone (report r): settle the slot it held, then its records. */
+static void handle_death(pp_pool *pool, uint32_t w, const struct pp_report *r)
 {
     struct pp_worker_rec *rec = &pool->shm->workers[w];
     struct pp_worker_info *wi = &pool->workers[w];
-    bool abrupt = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    bool ours = wi->deadline_kill || pool->shutdown; /* we killed it, or are closing */
-    bool crashed = settle_slot(pool, w, pid, status);
+    bool abrupt = !(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0);
+    enum settled settled = settle_slot(pool, w, r);
+    bool crashed = settled == CRASHED;
+    bool ours = settled == KILLED_BY_POLICY || pool->shutdown; /* we killed it, or are closing */
     bool not_ready = pool->cfg.initializer && !atomic_load(&rec->ready);
+    if (atomic_load(&rec->recycled))
+        pool->stats.workers_recycled++;
     if (atomic_load(&rec->idle))
         atomic_fetch_sub(&pool->shm->idle_workers, 1);
     if (atomic_load(&rec->spinning))
@@ -120,6 +154,7 @@ static void handle_death(pp_pool *pool, uint32_t w, pid_t pid, int status)
     atomic_store(&rec->idle, 0);
     atomic_store(&rec->spinning, 0);
     atomic_store(&rec->ready, 0);
+    atomic_store(&rec->recycled, 0);
     *wi = (struct pp_worker_info){0};
     pool->alive--;
     pool->spawn_errno = 0;
@@ -149,7 +184,7 @@ static void on_report(pp_pool *pool, const struct pp_report *r)
         pool->spawn_errno = r->status;
         break;
     case REPORT_STOPPED: wi->stopped = r->status != 0; break;
-    case REPORT_EXITED: handle_death(pool, (uint32_t)r->worker, r->pid, r->status); break;
+    case REPORT_EXITED: handle_death(pool, (uint32_t)r->worker, r); break;
     }
     pp__epoch_bump();
 }
@@ -184,7 +219,7 @@ bool pp__read_reports(pp_pool *pool, bool block)
         pp__workers_break(pool, PP_EBROKEN);
     for (uint32_t w = 0; w < pool->nworkers; w++) { /* no report will come for these */
         if (pool->workers[w].alive)
-            handle_death(pool, w, pool->workers[w].pid, SIGKILL);
+            handle_death(pool, w, &(struct pp_report){.pid = pool->workers[w].pid, .status = SIGKILL});
         pool->workers[w].starting = false;
     }
     pool->starting = 0;
