@@ -11,12 +11,16 @@
  * leaves only through _exit: when the pool closes and the ring is empty,
  * after max_tasks_per_child tasks, or when its initializer fails.
  *
- * What a task costs is measured around it: its wall time (CLOCK_MONOTONIC),
- * its CPU (getrusage before and after; the snapshot after one task serves as
- * the one before the next when the worker took it without waiting) and its
- * peak memory (the peak-RSS mark is reset through /proc/self/clear_refs
- * after each task is published, off the round trip's path, and read with the
- * CPU). A task with a CPU limit runs under a process CPU-time timer that
+ * What a task costs is measured around it with at most one getrusage per
+ * task: its wall time (CLOCK_MONOTONIC, no system call), its CPU (the
+ * snapshot after a task serves as the one before the next; time the worker
+ * spent spinning for work in between, and the estimated CPU of unmeasured
+ * short tasks, is taken off; a worker that slept takes a fresh snapshot when
+ * it wakes) and its peak memory (the peak-RSS mark, reset through
+ * /proc/self/clear_refs after a task that raised it, once its result is
+ * published). A task shorter than PP_MEASURE_NS is not worth the system
+ * call (it would double a round trip): its CPU is taken to be its wall time
+ * and its peak the mark before it. A task with a CPU limit runs under a process CPU-time timer that
  * SIGKILLs the worker when the limit is reached; the master tells that
  * death from others by the CPU the reaped worker had used (workers.c).
  * With max_rss_per_child, a worker whose resident memory is past it after a
@@ -47,6 +51,8 @@
 #include "sync.h"
 #include "task.h"
 
+#define PP_MEASURE_NS 50000 /* tasks shorter than this are timed, not measured (see docs/api.md) */
+
 #ifndef PP_WORKER_SPIN_NS
 #define PP_WORKER_SPIN_NS 50000 /* see docs/design.md, "Waiting" */
 #endif
@@ -57,7 +63,8 @@ static pid_t worker_pid; /* the process the spawner started */
 
 struct meter {
     uint64_t user_us, sys_us; /* the worker's CPU at the last snapshot */
-    bool fresh;               /* the snapshot was taken just now: it serves as "before" */
+    uint64_t peak;            /* its peak-RSS mark then, bytes */
+    uint64_t spun_ns;         /* spent spinning for work since the snapshot */
     timer_t cpu_timer;
     bool have_timer;
 };
@@ -67,16 +74,16 @@ static uint64_t tv_us(struct timeval tv)
     return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
 }
 
-/* Takes a CPU snapshot; returns the peak-RSS mark in bytes. */
-static uint64_t snapshot(struct meter *m)
+/* Takes a snapshot of the worker's CPU and peak-RSS mark. */
+static void snapshot(struct meter *m)
 {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return 0;
+        return;
     m->user_us = tv_us(ru.ru_utime);
     m->sys_us = tv_us(ru.ru_stime);
-    m->fresh = true;
-    return (uint64_t)ru.ru_maxrss * 1024u;
+    m->peak = (uint64_t)ru.ru_maxrss * 1024u;
+    m->spun_ns = 0;
 }
 
 /* Starts the peak-RSS mark afresh (a task may have closed or replaced any
@@ -207,9 +214,10 @@ static int spin_for_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t
     return atomic_load(&shm->closing) && !pp__ring_count(&shm->ring) ? -1 : 0;
 }
 
-/* The next claimed slot, or false when the pool is closing and nothing is left. */
+/* The next claimed slot, or false when the pool is closing and nothing is
+   left; *slept tells whether the worker had to sleep for it. */
 static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
-                      uint32_t *running)
+                      uint32_t *running, bool *slept)
 {
     int spun = spin_for_task(shm, rec, w, s, running);
     if (spun)
@@ -225,6 +233,7 @@ static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w,
             if (atomic_load(&shm->kick_below))
                 pp__shm_kick(shm); /* queued work, and nothing here to run: feed us */
             pp__futex_wait(&shm->work_seq, seq, true, PP_FOREVER);
+            *slept = true;
         }
         atomic_store(&rec->idle, 0);
         atomic_fetch_sub(&shm->idle_workers, 1);
@@ -260,10 +269,7 @@ static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, struct meter
 {
     struct pp_slot *slot = &shm->slots[s];
     pp_task t = {.shm = shm, .slot = slot, .running = running, .pid = worker_pid};
-    if (!m->fresh)
-        snapshot(m);
-    m->fresh = false;
-    rec->user0_us = m->user_us; /* for the master, should the worker die */
+    rec->user0_us = m->user_us + m->spun_ns / 1000; /* for the master, should the worker die */
     rec->sys0_us = m->sys_us;
     slot->started_ns = pp__now_ns();
     if (slot->deadline_ns) {
@@ -280,17 +286,30 @@ static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, struct meter
     if (pp__self_pid() != worker_pid)
         _exit(0); /* a copy the task forked: not a worker */
     slot->finished_ns = pp__now_ns();
-    uint64_t user0 = m->user_us, sys0 = m->sys_us;
-    slot->peak_rss = snapshot(m);
-    slot->user_us = m->user_us - user0;
-    slot->sys_us = m->sys_us - sys0;
+    struct meter before = *m;
+    uint64_t wall = slot->finished_ns - slot->started_ns;
+    if (wall < PP_MEASURE_NS) { /* too short to pay a system call for: estimated */
+        slot->user_us = wall / 1000;
+        slot->sys_us = 0;
+        slot->peak_rss = m->peak;
+        m->spun_ns += wall; /* accounted for: the next measured task does not get it */
+    } else {
+        snapshot(m);
+        uint64_t user = m->user_us - before.user_us, spun_us = before.spun_ns / 1000;
+        slot->user_us = user > spun_us ? user - spun_us : 0;
+        slot->sys_us = m->sys_us - before.sys_us;
+        slot->peak_rss = m->peak;
+    }
     slot->code = code;
     if (code != 0) {
         memcpy(slot->data, t.msg, t.msg_len);
         slot->msg_len = t.msg_len;
     }
     publish(shm, rec, s, running);
-    reset_peak(); /* for the next task: the result is out, this costs no latency */
+    if (m->peak > before.peak) { /* it raised the mark: start it afresh for the next */
+        reset_peak();
+        snapshot(m);
+    }
 }
 
 _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
@@ -309,13 +328,18 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
     reset_peak();
     atomic_store(&rec->ready, 1);
     struct meter m = {0};
+    snapshot(&m);
     unsigned limit = cfg->max_tasks_per_child;
     for (unsigned done = 0; !limit || done < limit; done++) {
         uint32_t s, running;
-        if (!pp__ring_count(&shm->ring))
-            m.fresh = false; /* it will wait: CPU spent spinning is not the next task's */
-        if (!next_task(shm, rec, w, &s, &running))
+        bool slept = false;
+        uint64_t waited_from = pp__now_ns();
+        if (!next_task(shm, rec, w, &s, &running, &slept))
             break;
+        if (slept)
+            snapshot(&m); /* the spin before the sleep is not the task's */
+        else
+            m.spun_ns += pp__now_ns() - waited_from;
         run_task(shm, rec, &m, s, running);
         if (cfg->max_rss && resident_bytes() > cfg->max_rss) {
             atomic_store(&rec->recycled, 1);
