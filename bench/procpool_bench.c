@@ -5,7 +5,7 @@
  * Timings are medians of several runs. bench/report.py puts them beside the
  * Python and raw-ring figures.
  *
- *   procpool_bench [--workers N] [--quick] [--only tiny|roundtrip|map|echo|cpu|idle|memory]
+ *   procpool_bench [--workers N] [--quick] [--only tiny|roundtrip|map|stream|echo|cpu|idle|memory]
  *   procpool_bench --scaling MAX                1..MAX workers: 1 ms tasks, tiny tasks
  */
 #define _GNU_SOURCE
@@ -174,6 +174,63 @@ static void bench_map(void)
     free(in);
     free(out);
     emit("map_10M_chunk1000", median(rates, 3), "items/s");
+}
+
+/* 3b. the streaming map over 1 M strings of 1-64 bytes (their lengths back),
+   ordered and unordered, against pp_map over the same strings padded to 64 */
+static int length_of(pp_task *t, const void *arg, size_t len)
+{
+    const char *s = arg;
+    long n = (long)strnlen(s, len);
+    return pp_task_return(t, &n, sizeof n);
+}
+
+static void bench_stream(void)
+{
+    size_t n = quick ? 200000 : 1000000;
+    char(*padded)[64] = calloc(n, sizeof *padded);
+    pp_item *items = malloc(n * sizeof *items);
+    long *out = malloc(n * sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 1 + i % 64;
+        memset(padded[i], 'a' + (int)(i % 26), len < 64 ? len : 63);
+        items[i] = (pp_item){padded[i], len < 64 ? len : 63};
+    }
+    pp_pool *pool = make_pool(workers);
+    for (int unordered = 0; unordered < 2; unordered++) {
+        double rates[3];
+        for (int r = 0; r < 3; r++) {
+            pp_map_iter *it;
+            double t0 = now();
+            check(pp_map_begin(pool, length_of, items, n,
+                               &(pp_stream_opts){.chunksize = 1000, .unordered = unordered != 0}, &it),
+                  "map_begin");
+            pp_map_item m;
+            size_t got = 0;
+            while (pp_map_next(it, &m) == 1) {
+                if (m.status != PP_OK || *(const long *)m.result != (long)items[m.index].len)
+                    check(PP_EINVAL, "stream result");
+                got++;
+            }
+            pp_map_end(it);
+            if (got != n)
+                check(PP_EINVAL, "stream count");
+            rates[r] = (double)n / (now() - t0);
+        }
+        emit(unordered ? "stream_unordered_1M_var" : "stream_ordered_1M_var", median(rates, 3), "items/s");
+    }
+    double rates[3];
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        check(pp_map(pool, length_of, padded, n, sizeof *padded, out, sizeof *out, &(pp_map_opts){.chunksize = 1000}),
+              "map");
+        rates[r] = (double)n / (now() - t0);
+    }
+    emit("map_1M_padded64", median(rates, 3), "items/s");
+    pp_pool_destroy(pool);
+    free(padded);
+    free(items);
+    free(out);
 }
 
 /* 4. payload echo */
@@ -395,6 +452,8 @@ int main(int argc, char **argv)
         bench_roundtrip();
     if (wanted("map"))
         bench_map();
+    if (wanted("stream"))
+        bench_stream();
     if (wanted("echo")) {
         bench_echo(1024, "1KiB");
         bench_echo(1u << 20, "1MiB");

@@ -66,6 +66,13 @@ def ppe_benches():
         assert out[12345] == 12345 * 12345
         del items, out
 
+        strings = [chr(97 + i % 26) * (1 + i % 64 if i % 64 < 63 else 63) for i in range(200000 if QUICK else 1000000)]
+        t0 = time.perf_counter()
+        lens = list(ex.map(len, strings, chunksize=1000))
+        emit("ppe", "stream_ordered_1M_var", len(strings) / (time.perf_counter() - t0), "items/s")
+        assert lens[70] == len(strings[70])
+        del strings, lens
+
         for size, name, reps in ((1024, "1KiB", 2000), (1 << 20, "1MiB", 200), (64 << 20, "64MiB", 4)):
             payload = b"\x5a" * size
             times = []
@@ -102,6 +109,13 @@ def mp_benches():
             rates.append(len(items) / (time.perf_counter() - t0))
         emit("mp_pool", "map_10M_chunk1000", statistics.median(rates), "items/s")
         assert out[12345] == 12345 * 12345
+        del items, out
+
+        strings = [chr(97 + i % 26) * (1 + i % 64 if i % 64 < 63 else 63) for i in range(200000 if QUICK else 1000000)]
+        t0 = time.perf_counter()
+        total = sum(pool.imap_unordered(len, strings, chunksize=1000))
+        emit("mp_pool", "stream_unordered_1M_var", len(strings) / (time.perf_counter() - t0), "items/s")
+        assert total == sum(len(s) for s in strings)
 
 
 if __name__ == "__main__":

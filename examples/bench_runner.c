@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_runner: runs several configurations of a program, each in its own
- * worker process with a per-task deadline, and prints a row for each as it
- * completes (pp_as_completed). One configuration is too slow for its deadline
- * and one has a bug that crashes its process: both are reported in the table
- * and neither disturbs the others.
+ * bench_runner: a benchmark runner. Each case (a sorting algorithm and a
+ * size) runs REPS times, each run in its own pinned worker under a deadline
+ * and a CPU limit. As runs complete (pp_as_completed, the case found through
+ * pp_future_data), their figures come from pp_future_info: wall time, CPU,
+ * peak memory, for crashed and killed runs too. Then a table per case
+ * (median, min, max wall; median CPU; peak memory; outcomes) and the same as
+ * JSON in bench_runner.json. One case is too slow for its limits and one has
+ * a bug that crashes its process: both are reported, neither disturbs the
+ * others.
+ *
+ *   bench_runner [reps]
  */
 #define _POSIX_C_SOURCE 200809L
 #include <procpool.h>
@@ -78,54 +84,101 @@ static int run_config(pp_task *t, const void *arg, size_t len)
     return pp_task_return(t, &out, sizeof out);
 }
 
-int main(void)
+#define MAX_REPS 50
+
+struct row {
+    double wall[MAX_REPS], cpu[MAX_REPS];
+    uint64_t peak;
+    int runs, ok, timeouts, limits, crashes, failures;
+};
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, by_double);
+    return n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : 0;
+}
+
+int main(int argc, char **argv)
 {
     const struct config configs[] = {
         {"qsort", 100000},      {"qsort", 1000000}, {"insertion", 10000}, {"insertion", 30000},
         {"insertion", 2000000}, {"buggy", 100000},  {"bogo", 10},
     };
     enum { N = sizeof configs / sizeof configs[0] };
+    int reps = argc > 1 ? atoi(argv[1]) : 3;
+    if (reps < 1 || reps > MAX_REPS)
+        reps = 3;
     pp_pool *pool;
-    if (pp_pool_create(&pool, &(pp_config){.max_workers = 2}) != PP_OK)
+    if (pp_pool_create(&pool, &(pp_config){.max_workers = 2, .pin_workers = true}) != PP_OK)
         return 1;
-    pp_task_opts opts = {.deadline = 2.0};
-    pp_future *fs[N];
-    for (int i = 0; i < N; i++)
-        if (pp_submit_opts(pool, run_config, &configs[i], sizeof configs[i], &opts, &fs[i]) != PP_OK)
-            return 1;
-
-    printf("%-10s %9s  %-10s %s\n", "algorithm", "size", "outcome", "detail");
+    static struct row rows[N];
+    pp_future **fs = calloc((size_t)N * (size_t)reps, sizeof *fs);
+    int nf = 0;
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < N; i++) {
+            pp_task_opts opts = {.deadline = 3.0, .cpu_limit = 1.5, .data = &rows[i]};
+            if (pp_submit_opts(pool, run_config, &configs[i], sizeof configs[i], &opts, &fs[nf]) == PP_OK)
+                nf++;
+        }
     pp_as_completed *it;
-    pp_as_completed_begin(fs, N, 60, &it);
+    pp_as_completed_begin(fs, (size_t)nf, -1, &it);
     pp_future *f;
     while (pp_as_completed_next(it, &f) == 1) {
-        int i = 0;
-        while (fs[i] != f)
-            i++;
-        const void *data;
-        int code;
-        const char *msg;
-        int rc = pp_future_result(f, 0, &data, NULL);
-        if (rc == PP_OK) {
-            const struct outcome *o = data;
-            printf("%-10s %9u  %-10s %.1f ms (checksum %08x)\n", configs[i].algorithm, configs[i].size, "ok",
-                   o->ms, o->checksum);
-        } else {
-            pp_future_exception(f, 0, &code, &msg);
-            printf("%-10s %9u  %-10s %s\n", configs[i].algorithm, configs[i].size,
-                   rc == PP_EDEADLINE  ? "timeout"
-                   : rc == PP_ECRASHED ? "crashed"
-                                       : "failed",
-                   msg ? msg : "");
-        }
+        struct row *row = pp_future_data(f);
+        pp_task_info info;
+        pp_future_info(f, &info);
+        int rc = pp_future_result(f, 0, NULL, NULL);
+        row->wall[row->runs] = info.wall_s;
+        row->cpu[row->runs] = info.user_cpu_s + info.sys_cpu_s;
+        row->runs++;
+        if (info.peak_rss_bytes > row->peak)
+            row->peak = info.peak_rss_bytes;
+        row->ok += rc == PP_OK;
+        row->timeouts += rc == PP_EDEADLINE;
+        row->limits += rc == PP_ELIMIT;
+        row->crashes += rc == PP_ECRASHED;
+        row->failures += rc == PP_ETASK;
     }
     pp_as_completed_end(it);
-    pp_stats st;
-    pp_pool_stats(pool, &st);
-    printf("%llu runs: %llu ok, %llu failed, %llu crashed, %llu past the deadline; %llu workers started\n",
-           (unsigned long long)st.submitted, (unsigned long long)st.completed, (unsigned long long)st.failed,
-           (unsigned long long)st.crashed, (unsigned long long)st.deadline_kills,
-           (unsigned long long)st.workers_started);
+
+    FILE *json = fopen("bench_runner.json", "w");
+    if (json)
+        fprintf(json, "[\n");
+    printf("%-10s %9s %5s %10s %10s %10s %10s %9s  %s\n", "algorithm", "size", "runs", "median s", "min s",
+           "max s", "cpu s", "peak MiB", "outcomes");
+    for (int i = 0; i < N; i++) {
+        struct row *row = &rows[i];
+        double lo = row->runs ? row->wall[0] : 0, hi = lo;
+        for (int k = 0; k < row->runs; k++) {
+            lo = row->wall[k] < lo ? row->wall[k] : lo;
+            hi = row->wall[k] > hi ? row->wall[k] : hi;
+        }
+        double wall = median(row->wall, row->runs), cpu = median(row->cpu, row->runs);
+        printf("%-10s %9u %5d %10.4f %10.4f %10.4f %10.4f %9.1f  %d ok, %d timeout, %d cpu-limit, %d crashed, "
+               "%d failed\n",
+               configs[i].algorithm, configs[i].size, row->runs, wall, lo, hi, cpu, (double)row->peak / 1048576.0,
+               row->ok, row->timeouts, row->limits, row->crashes, row->failures);
+        if (json)
+            fprintf(json,
+                    "  {\"algorithm\": \"%s\", \"size\": %u, \"runs\": %d, \"wall_median_s\": %.6f, "
+                    "\"wall_min_s\": %.6f, \"wall_max_s\": %.6f, \"cpu_median_s\": %.6f, \"peak_rss_bytes\": %llu, "
+                    "\"ok\": %d, \"timeout\": %d, \"cpu_limit\": %d, \"crashed\": %d, \"failed\": %d}%s\n",
+                    configs[i].algorithm, configs[i].size, row->runs, wall, lo, hi, cpu,
+                    (unsigned long long)row->peak, row->ok, row->timeouts, row->limits, row->crashes,
+                    row->failures, i + 1 < N ? "," : "");
+    }
+    if (json) {
+        fprintf(json, "]\n");
+        fclose(json);
+        printf("(also in bench_runner.json)\n");
+    }
+    free(fs);
     pp_pool_destroy(pool);
     return 0;
 }

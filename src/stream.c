@@ -281,11 +281,12 @@ static struct piece take_piece(pp_map_iter *it, size_t pos)
 static int pick(pp_map_iter *it, size_t *pos)
 {
     *pos = 0;
-    if (!it->unordered)
-        return it->q[it->head].f ? pp__wait_done(it->q[it->head].f, it->deadline) : PP_OK;
+    struct piece *head = &it->q[it->head];
+    if (!it->unordered || head->yielded) /* ordered, or a piece half yielded */
+        return head->f ? pp__wait_done(head->f, it->deadline) : PP_OK;
     for (size_t k = 0; k < it->len; k++) {
         it->waiting[k] = it->q[(it->head + k) % it->cap].f;
-        if (!it->waiting[k]) { /* unsent: ready now */
+        if (!it->waiting[k] || pp_future_done(it->waiting[k])) { /* unsent, or done: ready now */
             *pos = k;
             return PP_OK;
         }
@@ -379,9 +380,13 @@ int pp_map_next(pp_map_iter *it, pp_map_item *out)
             }
             continue;
         }
+        if (pos) { /* the piece to yield from goes to the head until it is done */
+            insert_piece(it, 0, take_piece(it, pos));
+            p = &it->q[it->head];
+        }
         yield_from(it, p, out);
         if (p->yielded == p->count) {
-            struct piece gone = take_piece(it, pos);
+            struct piece gone = take_piece(it, 0);
             it->inflight -= gone.count;
             it->done_with = gone.f;
         }
