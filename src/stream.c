@@ -138,7 +138,7 @@ struct pp_map_iter {
     size_t next;          /* the next item to send */
     size_t inflight;      /* items in q */
     pp_future *done_with; /* released at the next call */
-    int error;            /* sticky: PP_ETIMEOUT, or a submit that failed */
+    int error;            /* sticky: PP_ETIMEOUT */
     char *msg;            /* the last failed single item's message copy */
 };
 
@@ -196,10 +196,8 @@ static void fill(pp_map_iter *it)
             break;
         struct piece p = {.first = it->next, .count = count, .chunk = it->chunk > 1};
         int rc = p.chunk ? send_chunk(it, p.first, count, &p.f) : send_plain(it, p.first, &p.f);
-        if (rc != PP_OK) { /* the rest cannot be sent either */
+        if (rc != PP_OK) /* the rest cannot be sent either: each is yielded with rc */
             p = (struct piece){.first = it->next, .count = it->n - it->next, .unsent = rc};
-            it->error = rc;
-        }
         it->next += p.count;
         it->q[(it->head + it->len++) % it->cap] = p;
         it->inflight += p.count;

@@ -3,11 +3,12 @@
  * torture: the randomized model test. From a seed it generates a sequence of
  * operations on 1-3 pools (1-4 workers each) from 1-3 threads: submits of
  * every kind of task (echo 0 B-2 MiB, crash, exit, fail, sleep past a
- * deadline, close every descriptor, fork a child), cancel, release, result
- * and exception with timeouts (0, short, for ever), done/running polls,
- * pp_wait in all modes, as_completed, pp_map with failing items, callbacks
- * that submit, SIGKILL of a random worker, shutdown with and without cancel,
- * terminate. A small model says what each future may legally end as; every
+ * deadline, spin past a CPU limit, close every descriptor, fork a child),
+ * cancel, release, result and exception with timeouts (0, short, for ever),
+ * done/running polls, pp_future_info, pp_wait in all modes, as_completed,
+ * pp_map with failing items, the streaming map (ordered or not, left early
+ * or not), callbacks that submit, SIGKILL of a random worker, shutdown with
+ * and without cancel, terminate. A small model says what each future may legally end as; every
  * future must reach a final state, end in an allowed outcome, and carry its
  * exact result. After destroy no process, thread or descriptor of the
  * library may remain.
@@ -55,7 +56,7 @@ static uint64_t below(uint64_t *s, uint64_t n)
 
 /* ---- tasks ----------------------------------------------------------------- */
 
-enum kind { K_ECHO, K_CRASH, K_EXIT, K_FAIL, K_SLOW, K_CLOSEFDS, K_FORK, K_KINDS };
+enum kind { K_ECHO, K_CRASH, K_EXIT, K_FAIL, K_SLOW, K_CLOSEFDS, K_FORK, K_SPIN, K_KINDS };
 
 struct arg_hdr {
     uint32_t kind, seed;
@@ -77,6 +78,9 @@ static int torture_task(pp_task *t, const void *arg, size_t len)
     case K_EXIT: _exit(5);
     case K_FAIL: return pp_task_fail(t, 40 + (int)(h.seed % 7), "failed %u", h.seed);
     case K_SLOW: usleep(200000); break;
+    case K_SPIN:
+        for (volatile unsigned long i = 0;; i++) /* until its CPU limit */
+            ;
     case K_CLOSEFDS:
         for (int fd = 0; fd < 1024; fd++)
             close(fd);
@@ -90,6 +94,16 @@ static int torture_task(pp_task *t, const void *arg, size_t len)
     default: break;
     }
     return pp_task_return(t, arg, len); /* echo the whole argument */
+}
+
+static int stream_item_task(pp_task *t, const void *arg, size_t len)
+{
+    char digits[24] = {0};
+    memcpy(digits, arg, len < sizeof digits - 1 ? len : sizeof digits - 1); /* not NUL-terminated */
+    long v = strtol(digits, NULL, 10);
+    if (v % 11 == 3)
+        return 9; /* a failing item */
+    return pp_task_return(t, arg, len);
 }
 
 static int map_item_task(pp_task *t, const void *arg, size_t len)
@@ -150,6 +164,7 @@ static bool allowed(const struct fut *u, int status)
     case K_EXIT: return status == PP_ECRASHED;
     case K_FAIL: return status == PP_ETASK;
     case K_SLOW: return status == PP_EDEADLINE || status == PP_OK;
+    case K_SPIN: return status == PP_ELIMIT;
     default: return status == PP_OK;
     }
 }
@@ -210,7 +225,8 @@ static int submit_one(uint64_t *rs, struct fut *u, int p)
     }
     memcpy(buf, &h, sizeof h);
     fill(buf + sizeof h, h.len, h.seed);
-    pp_task_opts o = {.deadline = kind == K_SLOW ? 0.05 : below(rs, 4) == 0 ? 30 : 0};
+    pp_task_opts o = {.deadline = kind == K_SLOW ? 0.05 : below(rs, 4) == 0 ? 30 : 0,
+                      .cpu_limit = kind == K_SPIN ? 0.03 : below(rs, 8) == 0 ? 20 : 0};
     *u = (struct fut){.pool = p, .h = h};
     int rc = pp_submit_opts(W.pools[p], torture_task, buf, sizeof h + h.len, &o, &u->f);
     if (rc == PP_OK) {
@@ -271,6 +287,59 @@ static void do_map(uint64_t *rs, int p)
     free(status);
 }
 
+/* The streaming map over strings; some items fail; sometimes left early. */
+static void do_stream(uint64_t *rs, int p)
+{
+    size_t n = 1 + below(rs, 200);
+    char(*text)[24] = malloc(n * sizeof *text);
+    pp_item *items = malloc(n * sizeof *items);
+    if (!text || !items)
+        die("out of memory", W.seed);
+    for (size_t i = 0; i < n; i++) {
+        int len = snprintf(text[i], sizeof text[i], "%zu", i * 7);
+        items[i] = (pp_item){text[i], (size_t)len};
+    }
+    pp_stream_opts o = {.chunksize = below(rs, 3) ? 1 : 1 + below(rs, 20), .unordered = below(rs, 2), .window = below(rs, 40)};
+    size_t stop = below(rs, 4) == 0 ? below(rs, n + 1) : n; /* sometimes left early */
+    pp_map_iter *it;
+    int rc = pp_map_begin(W.pools[p], stream_item_task, items, n, &o, &it);
+    if (rc != PP_OK)
+        die("pp_map_begin", W.seed);
+    pp_map_item m;
+    size_t got = 0;
+    bool *seen = calloc(n, 1);
+    while (got < stop && (rc = pp_map_next(it, &m)) == 1) {
+        if (m.index >= n || seen[m.index])
+            die("stream yielded an item twice or out of range", W.seed);
+        seen[m.index] = true;
+        if (!o.unordered && m.index != got)
+            die("ordered stream out of order", W.seed);
+        got++;
+        bool fails = (m.index * 7) % 11 == 3;
+        bool lossy = atomic_load(&W.kills[p]) || atomic_load(&W.terminated[p]) || atomic_load(&W.shut[p]) ||
+                     W.cfg[p].on_crash == PP_BREAK_POOL; /* other threads act meanwhile */
+        if (m.status == PP_OK) {
+            if (fails || m.len != items[m.index].len || memcmp(m.result, items[m.index].data, m.len) != 0)
+                die("stream result", W.seed);
+        } else if (!lossy && !(fails && m.status == PP_ETASK && m.code == 9)) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "stream item %zu (chunk %zu): %s code %d", m.index, o.chunksize,
+                     pp_strerror(m.status), m.code);
+            die(msg, W.seed);
+        }
+    }
+    if (got == n && (rc = pp_map_next(it, &m)) != 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "stream of %zu (chunk %zu, window %zu, %s) then gives %d", n, o.chunksize,
+                 o.window, o.unordered ? "unordered" : "ordered", rc);
+        die(msg, W.seed);
+    }
+    pp_map_end(it);
+    free(seen);
+    free(text);
+    free(items);
+}
+
 struct thread_arg {
     uint64_t rs;
     struct fut *futs;
@@ -296,9 +365,13 @@ static void one_op(struct thread_arg *ta)
         }
     } else if (op < 720) {
         if (!u->released) {
-            pp_future_done(u->f);
+            bool done = pp_future_done(u->f);
             pp_future_running(u->f);
             pp_future_cancelled(u->f);
+            pp_task_info info;
+            int rc = pp_future_info(u->f, &info);
+            if (done ? rc != PP_OK : rc != PP_OK && rc != PP_ESTATE)
+                die("pp_future_info", W.seed);
         }
     } else if (op < 780) {
         pp_future *fs[8];
@@ -320,8 +393,10 @@ static void one_op(struct thread_arg *ta)
                 ;
             pp_as_completed_end(it);
         }
-    } else if (op < 820) {
+    } else if (op < 805) {
         do_map(rs, p);
+    } else if (op < 820) {
+        do_stream(rs, p);
     } else if (op < 835) {
         kill_a_worker(rs);
     } else if (op < 840 && ta->n > 1) {
