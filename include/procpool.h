@@ -116,6 +116,15 @@ PP_API int pp_submit(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, p
 PP_API int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, const pp_task_opts *opts,
                           pp_future **future);
 
+/* ---- zero-copy arguments --------------------------------------------------- */
+/* A buffer in the pool's shared memory: fill it, then submit it without a
+   copy. pp_submit_buffer takes it (it is freed with the future); a buffer
+   never submitted goes back with pp_buffer_free. */
+PP_API void *pp_buffer_alloc(pp_pool *pool, size_t len); /* NULL: no memory */
+PP_API int pp_submit_buffer(pp_pool *pool, pp_fn fn, void *buf, size_t len, const pp_task_opts *opts,
+                            pp_future **future);
+PP_API void pp_buffer_free(pp_pool *pool, void *buf);
+
 /* ---- futures (Future) --------------------------------------------------- */
 PP_API int pp_future_result(pp_future *f, double timeout, const void **data, size_t *len);
 PP_API int pp_future_exception(pp_future *f, double timeout, int *code, const char **message);

@@ -186,6 +186,14 @@ static void drop_heap_arg(pp_future *f)
     }
 }
 
+int pp__arg_block(pp_pool *pool, uint64_t len, uint64_t result_hint, pp_block *out)
+{
+    if (len > PP_ARENA_MAX_BLOCK || result_hint > PP_ARENA_MAX_BLOCK)
+        return PP_ENOMEM;
+    uint64_t room = result_hint > len ? result_hint : len; /* the result is written behind the argument */
+    return pp__arena_alloc(&pool->arena, pp__align16(len) + room, out);
+}
+
 void pp__future_free(pp_future *f)
 {
     pp_pool *pool = f->pool;
@@ -214,7 +222,9 @@ void pp__future_maybe_free(pp_future *f)
 static int stage_arg(pp_future *f, const struct pp_arg *arg)
 {
     size_t len = arg->head_len + arg->body_len;
-    if (len <= sizeof f->small) {
+    if (f->block.off) {
+        /* already in the arena */
+    } else if (len <= sizeof f->small) {
         copy_arg(f->small, arg);
     } else if (len <= PP_SLOT_DATA) {
         void *copy = malloc(len);
@@ -247,9 +257,10 @@ int pp__submit_locked(pp_pool *pool, const struct pp_task_spec *spec, const stru
     f->u.in.arg_len = arg_len;
     f->data = data;
     f->queued_ns = pp__now_ns();
-    if (arg_len > PP_SLOT_DATA) { /* the block also holds room for the result */
-        uint64_t room = result_hint > arg_len ? result_hint : arg_len;
-        int rc = pp__arena_alloc(&pool->arena, pp__align16(arg_len) + room, &f->block);
+    if (arg->placed.off) {
+        f->block = arg->placed;
+    } else if (arg_len > PP_SLOT_DATA) {
+        int rc = pp__arg_block(pool, arg_len, result_hint, &f->block);
         if (rc != PP_OK) {
             pp__future_free(f);
             return rc;

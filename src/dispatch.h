@@ -16,6 +16,8 @@
 struct pp_arg {
     const void *head, *body;
     size_t head_len, body_len;
+    pp_block placed; /* nonzero: the argument already fills this arena block (body,
+                        body_len), and the submit takes the block: no copy */
 };
 
 int pp__submit_locked(pp_pool *pool, const struct pp_task_spec *spec, const struct pp_arg *arg, void *data,
@@ -43,6 +45,9 @@ bool pp__cancel_locked(pp_pool *pool, pp_future *f);
 void pp__cancel_pending(pp_pool *pool);
 /* The pool can run nothing more: every unfinished future ends with status. */
 void pp__break_pool(pp_pool *pool, int status);
+/* An arena block with room for an argument of len bytes and a result as
+   large; PP_OK or PP_ENOMEM. */
+int pp__arg_block(pp_pool *pool, uint64_t len, uint64_t result_hint, pp_block *out);
 void pp__future_free(pp_future *f);
 void pp__future_maybe_free(pp_future *f); /* frees it if released and unreferenced */
 

@@ -50,6 +50,10 @@ static void teardown(pp_pool *pool)
     pp__spawner_stop(&pool->spawner); /* it kills what is left and exits */
     while (pool->live.next != &pool->live)
         pp__future_free(pool->live.next);
+    for (struct pp_buffer *b = pool->buffers, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
     pp__arena_fini(&pool->arena);
     if (pool->shm)
         munmap(pool->shm, pool->map_size);

@@ -76,6 +76,13 @@ struct pp_future {
     alignas(16) unsigned char small[16]; /* small argument while queued, small result once done */
 };
 
+struct pp_buffer { /* a buffer pp_buffer_alloc handed out, not yet submitted */
+    struct pp_buffer *next;
+    void *ptr;
+    size_t len;
+    pp_block block;
+};
+
 struct pp_slot_info {        /* the master's record of a slot it handed out */
     struct pp_future *owner; /* NULL: free or abandoned */
     pp_block arg;            /* arena block of the argument (its tail is the first grant) */
@@ -122,6 +129,7 @@ struct pp_pool {
     unsigned done_interest; /* threads that want every completion promptly */
     unsigned cb_waiting;    /* unfinished futures that have callbacks */
     pp_stats stats;
+    struct pp_buffer *buffers; /* handed out by pp_buffer_alloc, not yet submitted */
 };
 
 #endif
