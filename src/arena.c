@@ -13,10 +13,16 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "procpool.h"
 
 #define PAGE 4096u
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#define POPULATE_MIN  (64u << 10)  /* cold bytes worth one call instead of faults */
+#define ARENA_TICK_NS 250000000ull /* how often the mark decays: a quarter each time */
 
 struct pp_free_block {
     uint64_t rel;                       /* offset from the arena's start */
@@ -116,9 +122,19 @@ static struct pp_free_block *find_free(const struct pp_arena *a, uint64_t rel, i
     return NULL;
 }
 
+/* Warm bytes allowed now. */
+static uint64_t budget_now(const struct pp_arena *a)
+{
+    uint64_t follow = a->hwm < a->cap ? a->hwm : a->cap;
+    return follow > a->budget ? follow : a->budget;
+}
+
 int pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget)
 {
-    *a = (struct pp_arena){.base = base, .start = start, .budget = budget, .table_cap = 64};
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : (uint64_t)1 << 32;
+    *a = (struct pp_arena){
+        .base = base, .start = start, .budget = budget, .table_cap = 64, .cap = ram / 4, .populate = 1};
     int top = PP_ARENA_MIN_CLASS;
     while (top + 1 < PP_ARENA_CLASSES && ((uint64_t)1 << (top + 1)) <= end - start)
         top++;
@@ -227,6 +243,11 @@ int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out)
     }
     *out = (pp_block){.off = a->start + b->rel, .size = (uint64_t)1 << want};
     a->in_use += out->size;
+    if (a->in_use > a->hwm)
+        a->hwm = a->in_use;
+    if (a->populate && out->size - b->warm >= POPULATE_MIN &&
+        madvise(a->base + out->off, out->size, MADV_POPULATE_WRITE) != 0)
+        a->populate = 0; /* an older kernel: pages fault in one by one */
     free(b);
     return PP_OK;
 }
@@ -236,7 +257,7 @@ void pp__arena_free(struct pp_arena *a, pp_block *blk)
     if (!blk->off)
         return;
     struct pp_free_block *b = malloc(sizeof *b);
-    bool punch = blk->size >= PAGE && a->warm + blk->size > a->budget;
+    bool punch = blk->size >= PAGE && a->warm + blk->size > budget_now(a);
     if (punch || !b) /* over budget, or nothing to remember it with: give its pages back */
         madvise(a->base + blk->off, blk->size, MADV_REMOVE);
     a->in_use -= blk->size;
@@ -246,4 +267,29 @@ void pp__arena_free(struct pp_arena *a, pp_block *blk)
     *blk = (pp_block){0};
     if (b)
         put_free(a, b);
+}
+
+/* The warm block to give back first: the largest. */
+static struct pp_free_block *largest_warm(const struct pp_arena *a)
+{
+    for (int c = PP_ARENA_CLASSES - 1; c >= PP_ARENA_MIN_CLASS; c--)
+        if (a->warm_free[c] && ((uint64_t)1 << c) >= PAGE)
+            return a->warm_free[c];
+    return NULL;
+}
+
+void pp__arena_tick(struct pp_arena *a, uint64_t now)
+{
+    if (now - a->last_tick < ARENA_TICK_NS || !a->table)
+        return;
+    a->last_tick = now;
+    uint64_t decayed = a->hwm - a->hwm / 4;
+    a->hwm = decayed > a->in_use ? decayed : a->in_use;
+    struct pp_free_block *b;
+    while (a->warm > budget_now(a) && (b = largest_warm(a))) {
+        take_free(a, b);
+        madvise(a->base + a->start + b->rel, (uint64_t)1 << b->cls, MADV_REMOVE);
+        b->warm = 0;
+        put_free(a, b);
+    }
 }

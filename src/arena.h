@@ -12,10 +12,15 @@
  * when no block of a request's class or larger is free, every pair of free
  * buddies is merged, so free space of one size serves any other. Each class
  * hands out warm blocks (pages may still be resident) before cold ones, so a
- * reused block rarely faults. Freed blocks keep
- * their pages while the warm bytes stay under the budget
- * (pp_config.shm_bytes); past it a freed block's pages are returned to the
- * kernel with MADV_REMOVE, so memory follows the payloads in flight.
+ * reused block rarely faults. Freed blocks keep their pages while the warm
+ * bytes stay under the budget, which follows the work: the larger of
+ * pp_config.shm_bytes and the recent high-water mark of bytes in use (capped
+ * at a quarter of RAM). Past it a freed block's pages are returned to the
+ * kernel with MADV_REMOVE. The mark decays while the pool idles
+ * (pp__arena_tick), and warm blocks past the budget are then returned, so
+ * memory follows the payloads in flight both ways. A block with cold pages
+ * is populated in one call (MADV_POPULATE_WRITE, where the kernel has it)
+ * instead of a fault per page.
  */
 #ifndef PP_ARENA_H
 #define PP_ARENA_H
@@ -40,7 +45,11 @@ struct pp_arena {
     uint64_t size;   /* bytes it owns, a power of two */
     uint64_t in_use; /* bytes in live blocks */
     uint64_t warm;   /* bytes of free blocks that may still hold pages */
-    uint64_t budget; /* warm bytes kept before pages are returned */
+    uint64_t budget; /* warm bytes always allowed (pp_config.shm_bytes) */
+    uint64_t hwm;    /* recent high-water mark of in_use; decays in pp__arena_tick */
+    uint64_t cap;    /* the most the mark may raise the budget to */
+    uint64_t last_tick;
+    int populate;    /* MADV_POPULATE_WRITE: 1 works, 0 not here */
     struct pp_free_block *warm_free[PP_ARENA_CLASSES]; /* per class: blocks whose pages may be resident */
     struct pp_free_block *cold_free[PP_ARENA_CLASSES]; /* per class: untouched or returned blocks */
     struct pp_free_block **table;                 /* free blocks by offset, for buddy look-ups */
@@ -52,6 +61,9 @@ int pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end,
 void pp__arena_fini(struct pp_arena *a);
 int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out); /* PP_OK or PP_ENOMEM */
 void pp__arena_free(struct pp_arena *a, pp_block *b);                  /* no-op on an empty block */
+/* Every ARENA_TICK_NS at most: lets the high-water mark decay toward what is
+   in use, and returns warm pages past the budget. now: CLOCK_MONOTONIC ns. */
+void pp__arena_tick(struct pp_arena *a, uint64_t now);
 static inline void *pp__block_ptr(const struct pp_arena *a, pp_block b)
 {
     return a->base + b.off;

@@ -119,6 +119,7 @@ static void *monitor_main(void *arg)
         pp__harvest_all(pool);
         serve_grow(pool);
         pp__manage_workers(pool);
+        pp__arena_tick(&pool->arena, pp__now_ns());
         if (pool->cb_queue) {
             run_callbacks(pool);
             continue;

@@ -151,3 +151,48 @@ Test(payload, results_granted_up_front)
                  PP_ENOMEM);
     pp_pool_destroy(pool);
 }
+
+/* Shared memory of this process that is resident (RssShmem), in bytes. */
+static long resident_shmem(void)
+{
+    FILE *fp = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (fp && fgets(line, sizeof line, fp))
+        if (sscanf(line, "RssShmem: %ld kB", &kb) == 1)
+            break;
+    if (fp)
+        fclose(fp);
+    return kb * 1024;
+}
+
+/* Memory follows the work: a batch far larger than the warm budget stays warm
+   while it runs, and once released and idle, the pool gives it back. */
+Test(payload, the_arena_gives_memory_back_when_idle)
+{
+    if (instrumented())
+        cr_skip_test("instrumented runs keep their own view of shared pages");
+    pp_pool *pool;
+    OK(pp_pool_create(&pool, &(pp_config){.max_workers = 2, .shm_bytes = 4 << 20}));
+    long before = resident_shmem();
+    enum { N = 100 };
+    pp_future *fs[N];
+    for (int i = 0; i < N; i++) {
+        unsigned char *buf = pp_buffer_alloc(pool, 1 << 20);
+        cr_assert_not_null(buf);
+        fill(buf, 1 << 20, (unsigned)i);
+        OK(pp_submit_buffer(pool, echo_task, buf, 1 << 20, NULL, &fs[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        const void *data;
+        size_t len;
+        OK(pp_future_result(fs[i], 30, &data, &len));
+        expect_filled(data, len, (unsigned)i);
+    }
+    long busy = resident_shmem();
+    cr_assert_gt(busy - before, 100L << 20, "the batch was resident: %ld", busy - before);
+    for (int i = 0; i < N; i++)
+        pp_future_release(fs[i]);
+    EVENTUALLY(resident_shmem() - before < (8L << 20), 15); /* the 4 MiB budget, and some slack */
+    pp_pool_destroy(pool);
+}
