@@ -5,7 +5,7 @@
  * Timings are medians of several runs. bench/report.py puts them beside the
  * Python and raw-ring figures.
  *
- *   procpool_bench [--workers N] [--quick] [--only tiny|roundtrip|map|stream|echo|cpu|idle|memory]
+ *   procpool_bench [--workers N] [--quick] [--only tiny|roundtrip|map|stream|batch|echo|cpu|idle|memory]
  *   procpool_bench --scaling MAX                1..MAX workers: 1 ms tasks, tiny tasks
  */
 #define _GNU_SOURCE
@@ -233,6 +233,65 @@ static void bench_stream(void)
     free(out);
 }
 
+/* 4a. many large payloads in flight: n echoes of size bytes submitted, then
+   all collected; the producer writes each payload (into its own buffer and
+   pp_submit copies it, or straight into a pp_buffer_alloc buffer). Also the
+   memcpy ceiling: two copies per round trip at this machine's copy speed. */
+static void bench_batch(size_t size, int n, const char *name)
+{
+    pp_pool *pool = make_pool(workers);
+    unsigned char *mine = malloc(size);
+    pp_future **fs = malloc((size_t)n * sizeof *fs);
+    for (int zero_copy = 0; zero_copy < 2; zero_copy++) {
+        double rates[3];
+        for (int r = 0; r < 3; r++) {
+            double t0 = now();
+            for (int i = 0; i < n; i++) {
+                unsigned char *dst = zero_copy ? pp_buffer_alloc(pool, size) : mine;
+                if (!dst)
+                    check(PP_ENOMEM, "buffer");
+                memset(dst, i, size);
+                check(zero_copy ? pp_submit_buffer(pool, echo, dst, size, NULL, &fs[i])
+                                : pp_submit(pool, echo, dst, size, &fs[i]),
+                      "submit");
+            }
+            for (int i = 0; i < n; i++) {
+                const void *data;
+                size_t len;
+                check(pp_future_result(fs[i], -1, &data, &len), "result");
+                if (len != size || ((const unsigned char *)data)[size - 1] != (unsigned char)i)
+                    check(PP_EINVAL, "batch result");
+                pp_future_release(fs[i]);
+            }
+            rates[r] = n / (now() - t0);
+        }
+        char key[64];
+        snprintf(key, sizeof key, "batch_%s%s", name, zero_copy ? "_buffer" : "");
+        emit(key, median(rates, 3), "roundtrips/s");
+    }
+    /* the ceiling: memcpy of the same sizes, two per round trip */
+    unsigned char *a = malloc(size), *b = malloc(size);
+    memset(a, 1, size);
+    memset(b, 2, size);
+    double t0 = now();
+    int copies = 0;
+    while (now() - t0 < 0.5) {
+        memcpy(copies % 2 ? a : b, copies % 2 ? b : a, size);
+        copies++;
+    }
+    double per_copy = (now() - t0) / copies;
+    char key[64];
+    snprintf(key, sizeof key, "batch_%s", name);
+    printf("{\"impl\": \"memcpy\", \"bench\": \"%s\", \"value\": %g, \"unit\": \"roundtrips/s\", \"workers\": %d}\n",
+           key, 1 / (2 * per_copy), workers);
+    fflush(stdout);
+    free(a);
+    free(b);
+    free(mine);
+    free(fs);
+    pp_pool_destroy(pool);
+}
+
 /* 4. payload echo */
 static void bench_echo(size_t size, const char *name)
 {
@@ -454,6 +513,10 @@ int main(int argc, char **argv)
         bench_map();
     if (wanted("stream"))
         bench_stream();
+    if (wanted("batch")) {
+        bench_batch(1 << 20, quick ? 100 : 400, "1MiB_x400");
+        bench_batch(16 << 20, quick ? 10 : 40, "16MiB_x40");
+    }
     if (wanted("echo")) {
         bench_echo(1024, "1KiB");
         bench_echo(1u << 20, "1MiB");

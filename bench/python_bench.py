@@ -73,6 +73,16 @@ def ppe_benches():
         assert lens[70] == len(strings[70])
         del strings, lens
 
+        for size, n, name in ((1 << 20, 100 if QUICK else 400, "1MiB_x400"), (16 << 20, 10 if QUICK else 40, "16MiB_x40")):
+            rates = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                fs = [ex.submit(echo, bytes([i % 256]) * size) for i in range(n)]
+                for i, f in enumerate(fs):
+                    assert f.result()[-1] == i % 256
+                rates.append(n / (time.perf_counter() - t0))
+            emit("ppe", "batch_" + name, statistics.median(rates), "roundtrips/s")
+
         for size, name, reps in ((1024, "1KiB", 2000), (1 << 20, "1MiB", 200), (64 << 20, "64MiB", 4)):
             payload = b"\x5a" * size
             times = []
