@@ -105,8 +105,13 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+# The benchmarks side by side with Python (about 3 minutes; BENCH_ARGS=--quick: one).
+# gnuplot (for the chart) is installed on first use when missing.
 bench: $(BENCHES)
-	bash bench/run.sh $(BUILD)
+	@if ! command -v gnuplot >/dev/null; then echo "procpool: installing gnuplot-nox"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gnuplot-nox >/dev/null; fi
+	bash bench/run.sh $(BUILD) $(BENCH_ARGS)
 
 # Sanitizer and valgrind runs of the whole suite, each in its own build tree.
 asan:

@@ -5,12 +5,15 @@
  * Timings are medians of several runs. bench/report.py puts them beside the
  * Python and raw-ring figures.
  *
- *   procpool_bench [--workers N] [--quick] [--only tiny|roundtrip|map|stream|batch|echo|cpu|idle|memory]
+ *   procpool_bench [--workers N] [--quick] [--only tiny|roundtrip|map|stream|batch|echo|cpu|idle|memory|loaded]
  *   procpool_bench --scaling MAX                1..MAX workers: 1 ms tasks, tiny tasks
+ *   procpool_bench --help
  */
 #define _GNU_SOURCE
 #include <procpool.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,11 +47,13 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
+static const char *suffix = ""; /* "_loaded" while the machine is kept busy */
+
 static void emit(const char *bench, double value, const char *unit)
 {
-    printf(
-        "{\"impl\": \"procpool\", \"bench\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"workers\": %d}\n",
-        bench, value, unit, workers);
+    printf("{\"impl\": \"procpool\", \"bench\": \"%s%s\", \"value\": %.6g, \"unit\": \"%s\", \"workers\": "
+           "%d}\n",
+           bench, suffix, value, unit, workers);
     fflush(stdout);
 }
 
@@ -377,6 +382,65 @@ static void bench_cpu(double ms, int max, int tasks_per_worker)
     }
 }
 
+/* 5b. a loaded machine: one busy-looping process per CPU for the duration;
+   CPU-bound 5 ms tasks on the pool against the same work split statically
+   over plain forked processes under the same load, then tiny tasks and the
+   serial round trip. */
+static double static_split(uint64_t iters, int n, int w)
+{
+    pid_t *kids = calloc((size_t)w, sizeof *kids);
+    double t0 = now();
+    for (int k = 0; k < w; k++)
+        if ((kids[k] = fork()) == 0) {
+            for (int i = k; i < n; i += w)
+                sink = spin_iterations(iters);
+            _exit(0);
+        }
+    for (int k = 0; k < w; k++)
+        waitpid(kids[k], NULL, 0); /* not the load's processes: those never end */
+    double t = now() - t0;
+    free(kids);
+    return t;
+}
+
+static void bench_loaded(void)
+{
+    uint64_t iters = (uint64_t)((double)iterations_per_ms() * 5.0);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    pid_t *load = calloc((size_t)ncpu, sizeof *load);
+    for (long k = 0; k < ncpu; k++)
+        if ((load[k] = fork()) == 0)
+            for (;;)
+                sink++;
+    int n = (quick ? 20 : 50) * workers;
+    pp_pool *pool = make_pool(workers);
+    pp_future **fs = malloc((size_t)n * sizeof *fs);
+    double pool_t[3], split_t[3];
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        for (int i = 0; i < n; i++)
+            check(pp_submit(pool, busy, &iters, sizeof iters, &fs[i]), "submit");
+        for (int i = 0; i < n; i++) {
+            check(pp_future_result(fs[i], -1, NULL, NULL), "result");
+            pp_future_release(fs[i]);
+        }
+        pool_t[r] = now() - t0;
+        split_t[r] = static_split(iters, n, workers);
+    }
+    pp_pool_destroy(pool);
+    free(fs);
+    suffix = "_loaded";
+    emit("cpu_5ms_vs_static_split", median(split_t, 3) / median(pool_t, 3), "ratio");
+    bench_tiny();
+    bench_roundtrip();
+    suffix = "";
+    for (long k = 0; k < ncpu; k++)
+        kill(load[k], SIGKILL);
+    for (long k = 0; k < ncpu; k++)
+        waitpid(load[k], NULL, 0);
+    free(load);
+}
+
 static double process_cpu_seconds(pid_t pid)
 {
     char path[64], buf[1024];
@@ -503,6 +567,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--scaling") && i + 1 < argc) {
             scaling(atoi(argv[++i]));
             return 0;
+        } else {
+            printf("usage: procpool_bench [--workers N] [--quick] [--only LIST] | --scaling MAX | --help\n"
+                   "  LIST: comma-separated from tiny,roundtrip,map,stream,batch,echo,cpu,idle,memory,loaded\n"
+                   "  prints one JSON object per figure; bench/run.sh puts them beside Python's\n");
+            return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
     if (wanted("tiny"))
@@ -528,5 +597,7 @@ int main(int argc, char **argv)
         bench_idle();
     if (wanted("memory"))
         bench_memory();
+    if (wanted("loaded"))
+        bench_loaded();
     return 0;
 }

@@ -15,12 +15,15 @@ import time
 import tracemalloc
 from concurrent.futures import ProcessPoolExecutor, wait
 
-WORKERS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+WORKERS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 2
 QUICK = "--quick" in sys.argv
+LOADED = "--loaded" in sys.argv  # the caller keeps every CPU busy meanwhile: tiny tasks and round trips only
+SUFFIX = "_loaded" if LOADED else ""
 
 
 def emit(impl, bench, value, unit):
-    print(json.dumps({"impl": impl, "bench": bench, "value": value, "unit": unit, "workers": WORKERS}), flush=True)
+    print(json.dumps({"impl": impl, "bench": bench + SUFFIX, "value": value, "unit": unit, "workers": WORKERS}),
+          flush=True)
 
 
 def square(n):
@@ -129,5 +132,13 @@ def mp_benches():
 
 
 if __name__ == "__main__":
-    ppe_benches()
-    mp_benches()
+    if "--help" in sys.argv:
+        print("usage: python_bench.py [WORKERS] [--quick] [--loaded]")
+        sys.exit(0)
+    if LOADED:
+        with ProcessPoolExecutor(WORKERS) as ex:
+            list(ex.map(square, range(100)))
+            tiny_and_roundtrip("ppe", lambda fn, arg: ex.submit(fn, arg).result)
+    else:
+        ppe_benches()
+        mp_benches()
