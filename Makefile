@@ -136,7 +136,7 @@ tsan: $(TSAN_BIN)
 
 valgrind: $(TEST_BIN)
 	valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-	  --trace-children=yes $(TEST_BIN) --jobs=1 $(TEST_ARGS)
+	  --trace-children=yes $(TEST_BIN) --jobs=2 $(TEST_ARGS)
 
 lint: $(LIB)
 	python3 tools/lint_structure.py $(LIB)

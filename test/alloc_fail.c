@@ -3,8 +3,8 @@
  * alloc_fail: every allocation of the library fails once. Linked with
  * -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc, so the library's calls go
  * through the wrappers below. Run k fails the k-th allocation of a scenario
- * (create, submits of every size, results, a callback, wait, as_completed,
- * map, destroy), for k = 1, 2, ... until a run makes fewer than k
+ * (create, submits of every size, a zero-copy buffer, results, task info, a
+ * callback, wait, as_completed, map, the streaming map, destroy), for k = 1, 2, ... until a run makes fewer than k
  * allocations. Each call must return PP_OK or a clean code; afterwards
  * descriptors 0-2 and the program's others are open as before, and no
  * process of the library is left.
@@ -106,6 +106,16 @@ static void scenario(long k)
             if (rc == PP_OK)
                 n++;
         }
+    unsigned char *buf = pp_buffer_alloc(pool, 100000);
+    if (buf) {
+        memset(buf, 1, 100000);
+        rc = pp_submit_buffer(pool, echo, buf, 100000, NULL, &fs[n]);
+        expect(rc, "pp_submit_buffer", k);
+        if (rc == PP_OK)
+            n++;
+        else
+            pp_buffer_free(pool, buf);
+    }
     if (n)
         expect(pp_future_add_done_callback(fs[0], on_done, NULL), "add_done_callback", k);
     int w = pp_wait(fs, (size_t)n, 30, PP_ALL_COMPLETED);
@@ -121,8 +131,27 @@ static void scenario(long k)
     }
     for (int i = 0; i < n; i++) {
         rc = pp_future_result(fs[i], 30, NULL, NULL);
-        expect(rc, "pp_future_result", k);
+        int code = 0;
+        pp_future_exception(fs[i], 0, &code, NULL);
+        expect(rc == PP_ETASK && code == PP_ENOMEM ? PP_ENOMEM : rc, "pp_future_result", k);
+        pp_task_info info;
+        expect(pp_future_info(fs[i], &info), "pp_future_info", k);
         pp_future_release(fs[i]);
+    }
+    pp_item items[40];
+    for (int i = 0; i < 40; i++)
+        items[i] = (pp_item){big, (size_t)i * 10};
+    for (size_t chunk = 1; chunk <= 8; chunk += 7) {
+        pp_map_iter *mi;
+        rc = pp_map_begin(pool, echo, items, 40, &(pp_stream_opts){.chunksize = chunk}, &mi);
+        expect(rc, "pp_map_begin", k);
+        if (rc == PP_OK) {
+            pp_map_item m;
+            while ((rc = pp_map_next(mi, &m)) == 1) /* a task denied result room fails with PP_ENOMEM */
+                expect(m.status == PP_ETASK && m.code == PP_ENOMEM ? PP_ENOMEM : m.status, "a streamed item", k);
+            expect(rc, "pp_map_next", k);
+            pp_map_end(mi);
+        }
     }
     long in[100], out[100];
     for (int i = 0; i < 100; i++)
