@@ -182,7 +182,7 @@ static void drop_heap_arg(pp_future *f)
     if (f->flags & FUT_HEAP_ARG) {
         free((void *)f->result);
         f->result = NULL;
-        f->flags &= ~(uint32_t)FUT_HEAP_ARG;
+        f->flags &= (uint16_t)~FUT_HEAP_ARG;
     }
 }
 
@@ -256,7 +256,7 @@ int pp__submit_locked(pp_pool *pool, const struct pp_task_spec *spec, const stru
     f->u.in.spec = *spec;
     f->u.in.arg_len = arg_len;
     f->data = data;
-    f->queued_ns = pp__now_ns();
+    f->u.in.queued_ns = pp__now_ns();
     if (arg->placed.off) {
         f->block = arg->placed;
     } else if (arg_len > PP_SLOT_DATA) {
@@ -298,7 +298,7 @@ static pp_future *backlog_pop(pp_pool *pool)
     if (!pool->backlog)
         pool->backlog_tail = NULL;
     f->qnext = NULL;
-    f->flags &= ~(uint32_t)FUT_QUEUED;
+    f->flags &= (uint16_t)~FUT_QUEUED;
     return f;
 }
 
@@ -403,12 +403,20 @@ static char *slot_message(struct pp_slot *slot)
     return m;
 }
 
+/* Records what the task cost; the submit time moves over from u.in, whose
+   other fields are dead once a slot or the end has taken the task. */
+static void set_cost(pp_future *f, struct pp_cost c)
+{
+    c.queued_ns = f->u.in.queued_ns;
+    f->u.out = c;
+}
+
 /* Who ran the slot's task, from its state word (before it is renewed). */
 static void note_worker(pp_pool *pool, pp_future *f, uint32_t st)
 {
     uint32_t kind = ST_KIND(st), w = ST_WORKER(st);
     if ((kind == SLOT_DONE || kind == SLOT_RUNNING || kind == SLOT_GROW) && w < pool->nworkers) {
-        f->worker = (int32_t)w;
+        f->worker = (int16_t)w;
         f->pid = pool->workers[w].pid;
     }
 }
@@ -423,11 +431,11 @@ bool pp__harvest(pp_pool *pool, uint32_t s)
     pp_future *f = si->owner;
     si->owner = NULL;
     note_worker(pool, f, st);
-    f->u.out = (struct pp_cost){.started_ns = slot->started_ns,
-                                .finished_ns = slot->finished_ns,
-                                .user_us = slot->user_us,
-                                .sys_us = slot->sys_us,
-                                .peak_rss = slot->peak_rss};
+    set_cost(f, (struct pp_cost){.started_ns = slot->started_ns,
+                                 .finished_ns = slot->finished_ns,
+                                 .user_us = slot->user_us,
+                                 .sys_us = slot->sys_us,
+                                 .peak_rss = slot->peak_rss});
     int code = slot->code, status = PP_OK;
     char *msg = NULL;
     if (code != 0) {
@@ -478,9 +486,9 @@ void pp__finish_slot(pp_pool *pool, uint32_t s, int status, int code, const char
     if (ran)
         note_worker(pool, f, st);
     if (cost)
-        f->u.out = *cost;
+        set_cost(f, *cost);
     else
-        f->u.out = (struct pp_cost){.started_ns = ran ? slot->started_ns : 0, .finished_ns = ran ? pp__now_ns() : 0};
+        set_cost(f, (struct pp_cost){.started_ns = ran ? slot->started_ns : 0, .finished_ns = ran ? pp__now_ns() : 0});
     /* what the task had reserved stays readable by the library (map.c
        reads the items a chunk finished before its worker died) */
     if (!slot->res_len || take_result(pool, s, f, slot->res_off, slot->res_len) != PP_OK)
@@ -549,7 +557,7 @@ bool pp__cancel_locked(pp_pool *pool, pp_future *f)
         return f->status == PP_ECANCELLED;
     if (phase == PHASE_QUEUED) {
         /* stays in the backlog until feed skips it */
-        f->u.out = (struct pp_cost){0};
+        set_cost(f, (struct pp_cost){0});
         drop_heap_arg(f);
         pp__arena_free(&pool->arena, &f->block);
         pp__complete(pool, f, PP_ECANCELLED, 0, NULL);
@@ -586,7 +594,7 @@ void pp__break_pool(pp_pool *pool, int status)
     while (pool->backlog) {
         pp_future *f = backlog_pop(pool);
         if (atomic_load(&f->phase) != PHASE_DONE) {
-            f->u.out = (struct pp_cost){0};
+            set_cost(f, (struct pp_cost){0});
             drop_heap_arg(f);
             pp__arena_free(&pool->arena, &f->block);
             pp__complete(pool, f, status, 0, "the pool is broken");

@@ -267,7 +267,7 @@ int pp_future_info(const pp_future *f, pp_task_info *out)
     *out = (pp_task_info){
         .worker_id = f->worker,
         .pid = f->pid,
-        .queued_at = seconds(f->queued_ns),
+        .queued_at = seconds(c->queued_ns),
         .started_at = seconds(c->started_ns),
         .finished_at = seconds(c->finished_ns),
         .wall_s = c->started_ns && c->finished_ns > c->started_ns ? seconds(c->finished_ns - c->started_ns) : 0,

@@ -83,7 +83,7 @@ static void run_callbacks(pp_pool *pool)
                 pool->cb_tail = f;
             continue;
         }
-        f->flags &= ~(uint32_t)FUT_CALLBACKS;
+        f->flags &= (uint16_t)~FUT_CALLBACKS;
         pp__future_maybe_free(f);
     }
 }

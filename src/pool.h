@@ -45,6 +45,7 @@ struct pp_task_spec {
 
 /* What a task cost (pp_task_info, in integers). */
 struct pp_cost {
+    uint64_t queued_ns;               /* carried over from the submit */
     uint64_t started_ns, finished_ns; /* 0: did not happen */
     uint64_t user_us, sys_us, peak_rss;
 };
@@ -58,12 +59,12 @@ struct pp_future {
         struct {
             struct pp_task_spec spec;
             uint64_t arg_len;
-        } in;               /* until a slot takes it (the slot keeps copies) */
-        struct pp_cost out; /* once done */
+            uint64_t queued_ns; /* when it was submitted */
+        } in;                   /* until a slot takes it (the slot keeps copies) */
+        struct pp_cost out;     /* once done (pp__set_cost) */
     } u;
-    void *data;         /* pp_task_opts.data */
-    uint64_t queued_ns; /* when it was submitted */
-    pp_block block;     /* arena: the argument while queued, the result once done */
+    void *data;     /* pp_task_opts.data */
+    pp_block block; /* arena: the argument while queued, the result once done */
     const void *result;   /* done: the result (a crashed task: what it had reserved);
                              queued: see FUT_HEAP_ARG */
     size_t result_len;
@@ -71,8 +72,9 @@ struct pp_future {
     _Atomic uint32_t phase;              /* enum pp_phase */
     int32_t status, code;                /* outcome once done */
     uint32_t slot;                       /* while dispatched */
-    uint32_t flags;                      /* enum pp_future_flags */
-    int32_t worker, pid;                 /* who ran it; -1 and 0: nobody */
+    uint16_t flags;                      /* enum pp_future_flags */
+    int16_t worker;                      /* who ran it; -1: nobody */
+    int32_t pid;                         /* its process; 0: none */
     alignas(16) unsigned char small[16]; /* small argument while queued, small result once done */
 };
 
