@@ -13,8 +13,8 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 
-#include "deadline.h"
 #include "dispatch.h"
+#include "future.h"
 #include "owner.h"
 #include "pool.h"
 
@@ -58,17 +58,15 @@ int pp_submit_buffer(pp_pool *pool, pp_fn fn, void *buf, size_t len, const pp_ta
         return PP_EINVAL;
     if (pp__foreign(pool->owner_pid))
         return PP_ESTATE;
-    pp_task_opts o = opts ? *opts : (pp_task_opts){0};
-    struct pp_task_spec spec = {.fn = fn, .result_hint = o.result_hint};
-    if (pp__deadline_from_seconds(o.deadline, &spec.deadline_ns) != PP_OK ||
-        pp__deadline_from_seconds(o.cpu_limit, &spec.cpu_limit_ns) != PP_OK)
+    struct pp_task_spec spec;
+    if (pp__task_spec(fn, opts, &spec) != PP_OK)
         return PP_EINVAL;
     pthread_mutex_lock(&pool->lock);
     struct pp_buffer **link, *b = find(pool, buf, &link);
     int rc = PP_EINVAL;
     if (b && len <= b->len) {
         struct pp_arg a = {.body = buf, .body_len = len, .placed = b->block};
-        rc = pp__submit_locked(pool, &spec, &a, o.data, future);
+        rc = pp__submit_locked(pool, &spec, &a, opts ? opts->data : NULL, future);
         if (rc == PP_OK) { /* the future owns the block now */
             *link = b->next;
             free(b);

@@ -27,6 +27,16 @@
 #define PP_MASTER_SPIN_NS 20000 /* see docs/design.md, "Waiting" */
 #endif
 
+int pp__task_spec(pp_fn fn, const pp_task_opts *opts, struct pp_task_spec *spec)
+{
+    pp_task_opts o = opts ? *opts : (pp_task_opts){0};
+    *spec = (struct pp_task_spec){.fn = fn, .result_hint = o.result_hint};
+    if (pp__deadline_from_seconds(o.deadline, &spec->deadline_ns) != PP_OK ||
+        pp__deadline_from_seconds(o.cpu_limit, &spec->cpu_limit_ns) != PP_OK)
+        return PP_EINVAL;
+    return PP_OK;
+}
+
 int pp_submit(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, pp_future **future)
 {
     return pp_submit_opts(pool, fn, arg, arg_len, NULL, future);
@@ -41,14 +51,12 @@ int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, con
         return PP_EINVAL;
     if (pp__foreign(pool->owner_pid))
         return PP_ESTATE;
-    pp_task_opts o = opts ? *opts : (pp_task_opts){0};
-    struct pp_task_spec spec = {.fn = fn, .result_hint = o.result_hint};
-    if (pp__deadline_from_seconds(o.deadline, &spec.deadline_ns) != PP_OK ||
-        pp__deadline_from_seconds(o.cpu_limit, &spec.cpu_limit_ns) != PP_OK)
+    struct pp_task_spec spec;
+    if (pp__task_spec(fn, opts, &spec) != PP_OK)
         return PP_EINVAL;
     struct pp_arg a = {.body = arg, .body_len = arg_len};
     pthread_mutex_lock(&pool->lock);
-    int rc = pp__submit_locked(pool, &spec, &a, o.data, future);
+    int rc = pp__submit_locked(pool, &spec, &a, opts ? opts->data : NULL, future);
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }

@@ -14,4 +14,8 @@
    PP_ESTATE for a blocking wait on the monitor thread. */
 int pp__wait_done(pp_future *f, uint64_t deadline);
 
+/* What a task runs with, from its options (NULL: defaults). PP_EINVAL for a
+   negative or NaN duration. */
+int pp__task_spec(pp_fn fn, const pp_task_opts *opts, struct pp_task_spec *spec);
+
 #endif
