@@ -44,7 +44,8 @@ struct packed_item { /* one item's outcome inside a chunk's result */
     uint64_t msg_off, msg_len;
 };
 
-#define STREAM_CHUNK_HEAD sizeof(struct chunk_head)
+#define STREAM_CHUNK_HEAD  sizeof(struct chunk_head)
+#define DEFAULT_WINDOW_MAX 65536 /* items: the iterator's memory is O(window) */
 
 /* ---- worker side ------------------------------------------------------------ */
 
@@ -229,7 +230,8 @@ int pp_map_begin(pp_pool *pool, pp_fn fn, const pp_item *items, size_t n, const 
                         .chunk = o.chunksize ? o.chunksize : 1,
                         .unordered = o.unordered,
                         .deadline = limit ? pp__add_sat(pp__now_ns(), limit) : PP_FOREVER};
-    it->window = o.window ? o.window : (4 * (size_t)pool->nworkers + 4) * it->chunk;
+    size_t busy = (4 * (size_t)pool->nworkers + 4) * it->chunk; /* keeps every worker busy */
+    it->window = o.window ? o.window : busy < DEFAULT_WINDOW_MAX ? busy : DEFAULT_WINDOW_MAX;
     if (it->window < it->chunk)
         it->window = it->chunk;
     it->cap = it->window + 2; /* every piece may become one item's (a failed chunk's) */
