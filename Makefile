@@ -135,7 +135,7 @@ tsan: $(TSAN_BIN)
 	TSAN_OPTIONS="halt_on_error=1 die_after_fork=0 handle_segv=0" setarch -R $(TSAN_BIN) $(TEST_ARGS)
 
 valgrind: $(TEST_BIN)
-	valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --suppressions=test/valgrind.supp \
 	  --trace-children=yes $(TEST_BIN) --jobs=2 $(TEST_ARGS)
 
 lint: $(LIB)
