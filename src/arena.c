@@ -243,6 +243,7 @@ int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out)
     }
     *out = (pp_block){.off = a->start + b->rel, .size = (uint64_t)1 << want};
     a->in_use += out->size;
+    a->allocs++;
     if (a->in_use > a->hwm)
         a->hwm = a->in_use;
     if (a->populate && out->size - b->warm >= POPULATE_MIN &&
@@ -283,6 +284,10 @@ void pp__arena_tick(struct pp_arena *a, uint64_t now)
     if (now - a->last_tick < ARENA_TICK_NS || !a->table)
         return;
     a->last_tick = now;
+    if (a->allocs != a->allocs_at_tick) { /* busy: the mark holds */
+        a->allocs_at_tick = a->allocs;
+        return;
+    }
     uint64_t decayed = a->hwm - a->hwm / 4;
     a->hwm = decayed > a->in_use ? decayed : a->in_use;
     struct pp_free_block *b;

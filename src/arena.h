@@ -16,8 +16,9 @@
  * bytes stay under the budget, which follows the work: the larger of
  * pp_config.shm_bytes and the recent high-water mark of bytes in use (capped
  * at a quarter of RAM). Past it a freed block's pages are returned to the
- * kernel with MADV_REMOVE. The mark decays while the pool idles
- * (pp__arena_tick), and warm blocks past the budget are then returned, so
+ * kernel with MADV_REMOVE. The mark decays while the pool idles (a tick with
+ * no allocation since the last: pp__arena_tick), and warm blocks past the
+ * budget are then returned, so
  * memory follows the payloads in flight both ways. A block with cold pages
  * is populated in one call (MADV_POPULATE_WRITE, where the kernel has it)
  * instead of a fault per page.
@@ -49,6 +50,7 @@ struct pp_arena {
     uint64_t hwm;    /* recent high-water mark of in_use; decays in pp__arena_tick */
     uint64_t cap;    /* the most the mark may raise the budget to */
     uint64_t last_tick;
+    uint64_t allocs, allocs_at_tick; /* allocations so far, and at the last tick */
     int populate;    /* MADV_POPULATE_WRITE: 1 works, 0 not here */
     struct pp_free_block *warm_free[PP_ARENA_CLASSES]; /* per class: blocks whose pages may be resident */
     struct pp_free_block *cold_free[PP_ARENA_CLASSES]; /* per class: untouched or returned blocks */
@@ -61,8 +63,9 @@ int pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end,
 void pp__arena_fini(struct pp_arena *a);
 int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out); /* PP_OK or PP_ENOMEM */
 void pp__arena_free(struct pp_arena *a, pp_block *b);                  /* no-op on an empty block */
-/* Every ARENA_TICK_NS at most: lets the high-water mark decay toward what is
-   in use, and returns warm pages past the budget. now: CLOCK_MONOTONIC ns. */
+/* Every ARENA_TICK_NS at most: when nothing was allocated since the last
+   tick, lets the high-water mark decay toward what is in use and returns
+   warm pages past the budget. now: CLOCK_MONOTONIC ns. */
 void pp__arena_tick(struct pp_arena *a, uint64_t now);
 static inline void *pp__block_ptr(const struct pp_arena *a, pp_block b)
 {
