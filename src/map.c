@@ -6,7 +6,9 @@
  * copied from the caller's array; its function is run_chunk, an ordinary
  * task function, so the core knows nothing of chunks. In the worker,
  * run_chunk reserves the chunk's result area, [int32 status per item |
- * padding | result_size per item], marks every status NOT_RUN, then calls fn
+ * padding | result_size per item], marks every status NOT_RUN, and only then
+ * names the area as the slot's result (a worker killed before that leaves no
+ * area: a reused block holds an earlier chunk's statuses), then calls fn
  * once per item, writing each item's status after its result. If the worker
  * dies in the middle, the master still has the area (a crashed task keeps
  * what it reserved): the statuses say which items finished, the first
@@ -64,6 +66,7 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
     const unsigned char *items = (const unsigned char *)arg + ITEMS_AT;
     for (uint64_t i = 0; i < h.count; i++)
         status[i] = NOT_RUN;
+    pp__task_keep(t); /* only now: a block used before holds stale statuses */
     for (uint64_t i = 0; i < h.count; i++) {
         t->item_out = results + i * h.result_size;
         t->item_cap = h.result_size;

@@ -325,6 +325,8 @@ static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, struct meter
     if (code != 0) {
         memcpy(slot->data, t.msg, t.msg_len);
         slot->msg_len = t.msg_len;
+    } else {
+        pp__task_keep(&t);
     }
     publish(shm, rec, s, running);
     if (m->peak > before.peak) { /* it raised the mark: start it afresh for the next */
@@ -408,9 +410,13 @@ void *pp__task_reserve(pp_task *t, size_t len)
     premap(base + off, len, MADV_POPULATE_WRITE);
     t->res_off = off;
     t->res_len = len;
-    slot->res_off = off; /* visible at once: what a task wrote before a crash is kept */
-    slot->res_len = len;
     return base + off;
+}
+
+void pp__task_keep(pp_task *t)
+{
+    t->slot->res_off = t->res_off;
+    t->slot->res_len = t->res_len;
 }
 
 void *pp_task_result_buffer(pp_task *task, size_t len)

@@ -31,5 +31,9 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w);
    for); NULL if the master could not provide it or this process is not the
    task's worker. */
 void *pp__task_reserve(pp_task *t, size_t len);
+/* Names the space reserved last as the task's result in its slot, where the
+   master finds it even if the worker dies before finishing (map.c calls it
+   once the space is initialised: before that, a crash must leave nothing). */
+void pp__task_keep(pp_task *t);
 
 #endif
