@@ -101,6 +101,8 @@ typedef struct pp_stats {
     unsigned workers_alive;
     size_t shm_bytes_in_use;
     uint64_t workers_recycled; /* replaced for passing max_rss_per_child */
+    unsigned ranks_lost;       /* cluster pool: agent ranks that stopped answering */
+    unsigned ranks_bound;      /* cluster pool: agents bound to one CPU with several workers */
 } pp_stats;
 PP_API int pp_pool_stats(const pp_pool *pool, pp_stats *out);
 

@@ -284,6 +284,8 @@ int pp__submit_locked(pp_pool *pool, const struct pp_task_spec *spec, const stru
         pool->backlog_tail = f;
         f->flags |= FUT_QUEUED;
         pp__update_kicks(pool);
+        if (pool->remote)
+            pool->remote->wake(pool->remote);
     }
     pool->stats.submitted++;
     pool->unfinished++;
@@ -564,6 +566,8 @@ bool pp__cancel_locked(pp_pool *pool, pp_future *f)
         return true;
     }
     uint32_t s = f->slot;
+    if (s == PP_NO_SLOT) /* taken by a remote backend: running */
+        return false;
     if (!withdraw(&pool->shm->slots[s]))
         return false;
     /* its ring cell stays until a worker pops it: the slot waits in limbo */
@@ -607,4 +611,76 @@ void pp__break_pool(pp_pool *pool, int status)
         pp__finish_slot(pool, s, status, 0, "the pool is broken", NULL);
     }
     pp__update_kicks(pool);
+}
+
+/* ---- a remote backend's side (pool_remote.h) ------------------------------ */
+
+pp_future *pp__take_queued(pp_pool *pool)
+{
+    while (pool->backlog && !pool->broken) {
+        pp_future *f = backlog_pop(pool);
+        if (atomic_load_explicit(&f->phase, memory_order_relaxed) == PHASE_DONE) {
+            pp__future_maybe_free(f); /* cancelled while queued */
+            continue;
+        }
+        atomic_store_explicit(&f->phase, PHASE_DISPATCHED, memory_order_release);
+        if (!pool->backlog)
+            pp__update_kicks(pool);
+        pp__epoch_bump();
+        return f;
+    }
+    return NULL;
+}
+
+void pp__taken_arg(const pp_pool *pool, const pp_future *f, const void **arg, size_t *len)
+{
+    *len = f->u.in.arg_len;
+    if (f->block.off)
+        *arg = pp__block_ptr(&pool->arena, f->block);
+    else
+        *arg = (f->flags & FUT_HEAP_ARG) ? f->result : f->small;
+}
+
+void pp__return_taken(pp_pool *pool, pp_future *f)
+{
+    atomic_store_explicit(&f->phase, PHASE_QUEUED, memory_order_release);
+    f->qnext = pool->backlog;
+    pool->backlog = f;
+    if (!pool->backlog_tail)
+        pool->backlog_tail = f;
+    f->flags |= FUT_QUEUED;
+    pp__update_kicks(pool);
+    pp__epoch_bump();
+}
+
+int pp__settle_taken(pp_pool *pool, pp_future *f, const struct pp_outcome *o)
+{
+    drop_heap_arg(f);
+    pp__arena_free(&pool->arena, &f->block);
+    set_cost(f, o->cost);
+    f->worker = (int16_t)o->worker;
+    f->pid = o->pid;
+    int status = o->status;
+    if (o->block.off) {
+        f->block = o->block;
+        f->result = pp__block_ptr(&pool->arena, o->block);
+        f->result_len = o->len;
+    } else if (o->len <= sizeof f->small) {
+        if (o->len)
+            memcpy(f->small, o->bytes, o->len);
+        f->result = f->small;
+        f->result_len = o->len;
+    } else {
+        void *copy = malloc(o->len);
+        if (copy) {
+            memcpy(copy, o->bytes, o->len);
+            f->flags |= FUT_HEAP_RESULT;
+            f->result = copy;
+            f->result_len = o->len;
+        } else if (status == PP_OK) {
+            status = PP_ENOMEM;
+        }
+    }
+    pp__complete(pool, f, status, o->code, o->message);
+    return status;
 }

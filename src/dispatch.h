@@ -49,6 +49,30 @@ void pp__break_pool(pp_pool *pool, int status);
    large; PP_OK or PP_ENOMEM. */
 int pp__arg_block(pp_pool *pool, uint64_t len, uint64_t result_hint, pp_block *out);
 void pp__future_free(pp_future *f);
+
+/* What a task run by a remote backend ended with. The result is either
+   block (an arena block the backend filled with len bytes; the future takes
+   it) or len bytes at bytes, copied. */
+struct pp_outcome {
+    int status, code;
+    const char *message; /* NULL: none */
+    struct pp_cost cost;
+    int worker, pid;
+    pp_block block;
+    const void *bytes;
+    size_t len;
+};
+/* The next queued task for a remote backend, now running (its argument stays
+   in the future until it is settled), or NULL. */
+pp_future *pp__take_queued(pp_pool *pool);
+/* A taken task's argument. Its spec is f->u.in.spec until it is settled. */
+void pp__taken_arg(const pp_pool *pool, const pp_future *f, const void **arg, size_t *len);
+/* Puts a taken task back at the head of the backlog (its runner was lost
+   before it started). */
+void pp__return_taken(pp_pool *pool, pp_future *f);
+/* Ends a taken task; returns the status it ended with (PP_ENOMEM when a
+   result could not be copied). */
+int pp__settle_taken(pp_pool *pool, pp_future *f, const struct pp_outcome *o);
 void pp__future_maybe_free(pp_future *f); /* frees it if released and unreferenced */
 
 /* The monitor thread marks itself; callbacks queued from other threads kick it. */

@@ -10,7 +10,8 @@
  * passes through the monitor thread. A queued future waits on the epoch
  * until the monitor dispatches it. The predicates (done, running,
  * cancelled) harvest a finished slot themselves: a poll sees the truth
- * without any wait call.
+ * without any wait call. A future a remote backend runs has no slot: it
+ * waits on the epoch, which the backend bumps when it settles it.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -69,10 +70,18 @@ static uint32_t phase_of(const pp_future *f)
 /* Waits until f's slot changes (or harvests it when DONE); false on timeout. */
 static bool wait_slot(pp_pool *pool, pp_future *f, uint64_t deadline)
 {
+    uint32_t seen = pp__epoch_read();
     pthread_mutex_lock(&pool->lock);
     if (phase_of(f) != PHASE_DISPATCHED) {
         pthread_mutex_unlock(&pool->lock);
         return true;
+    }
+    if (f->slot == PP_NO_SLOT) { /* run by a remote backend, which bumps the epoch */
+        pthread_mutex_unlock(&pool->lock);
+        uint64_t spin_until = pp__now_ns() + PP_MASTER_SPIN_NS;
+        while (pp__epoch_read() == seen && pp__now_ns() < spin_until)
+            pp__cpu_relax();
+        return pp__epoch_wait(seen, deadline);
     }
     struct pp_slot *slot = &pool->shm->slots[f->slot];
     uint32_t st = atomic_load(&slot->state);
@@ -93,7 +102,8 @@ static void settle_if_published(const pp_future *cf)
     if (phase_of(f) != PHASE_DISPATCHED)
         return;
     pthread_mutex_lock(&pool->lock);
-    if (phase_of(f) == PHASE_DISPATCHED && ST_KIND(atomic_load(&pool->shm->slots[f->slot].state)) == SLOT_DONE)
+    if (phase_of(f) == PHASE_DISPATCHED && f->slot != PP_NO_SLOT &&
+        ST_KIND(atomic_load(&pool->shm->slots[f->slot].state)) == SLOT_DONE)
         pp__harvest_all(pool);
     pthread_mutex_unlock(&pool->lock);
 }
@@ -205,7 +215,9 @@ bool pp_future_running(const pp_future *f)
     pp_pool *pool = f->pool;
     pthread_mutex_lock(&pool->lock);
     bool running = false;
-    if (phase_of(f) == PHASE_DISPATCHED) {
+    if (phase_of(f) == PHASE_DISPATCHED && f->slot == PP_NO_SLOT) {
+        running = true; /* a remote backend has it */
+    } else if (phase_of(f) == PHASE_DISPATCHED) {
         uint32_t kind = ST_KIND(atomic_load(&pool->shm->slots[f->slot].state));
         running = kind == SLOT_RUNNING || kind == SLOT_GROW;
     }

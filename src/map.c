@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "fnref.h"
 #include "future.h"
 #include "owner.h"
 #include "pool.h"
@@ -34,7 +35,7 @@
 #include "worker.h"
 
 struct chunk_hdr {
-    pp_fn fn;
+    int64_t fn; /* the caller's function, from run_chunk (fnref.h) */
     uint64_t count, item_size, result_size;
 };
 
@@ -72,7 +73,7 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
         t->item_cap = h.result_size;
         t->item_status = PP_OK;
         memset(t->item_out, 0, h.result_size);
-        int rc = h.fn(t, items + i * h.item_size, h.item_size);
+        int rc = pp__fn_at(run_chunk, h.fn)(t, items + i * h.item_size, h.item_size);
         /* a result too long fails the item with PP_EINVAL, even when the task
            then returns pp_task_return's nonzero status */
         status[i] = t->item_status != PP_OK ? t->item_status : rc ? PP_ETASK : PP_OK;
@@ -113,7 +114,7 @@ static void settle(struct map_job *job, size_t i, int status)
 
 static int submit_chunk(struct map_job *job, size_t first, size_t count, pp_future **f)
 {
-    struct chunk_hdr h = {job->fn, count, job->item_size, job->result_size};
+    struct chunk_hdr h = {pp__fn_offset(job->fn, run_chunk), count, job->item_size, job->result_size};
     unsigned char head[ITEMS_AT] = {0};
     memcpy(head, &h, sizeof h);
     struct pp_arg arg = {.head = head,
@@ -211,6 +212,8 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
         return PP_EINVAL;
     if (pp__foreign(pool->owner_pid))
         return PP_ESTATE;
+    if (pool->remote && !pp__fn_same_module(fn, run_chunk))
+        return PP_EINVAL; /* its distance from run_chunk would differ on other machines */
     struct map_job job = {.pool = pool,
                           .fn = fn,
                           .items = items,

@@ -7,7 +7,8 @@
  *   - reads the spawner's reports (workers.c: starts, deaths, stops);
  *   - harvests DONE slots, sweeps limbo and feeds the backlog (dispatch.c);
  *   - answers GROW requests with arena space;
- *   - keeps the number of workers right (workers.c);
+ *   - keeps the number of workers right (workers.c; not for a remote pool,
+ *     whose backend owns its processes);
  *   - kills workers whose task ran past its deadline (deadline.c);
  * then runs queued done-callbacks without the lock.
  *
@@ -118,7 +119,8 @@ static void *monitor_main(void *arg)
         pp__read_reports(pool, false);
         pp__harvest_all(pool);
         serve_grow(pool);
-        pp__manage_workers(pool);
+        if (!pool->remote)
+            pp__manage_workers(pool);
         pp__arena_tick(&pool->arena, pp__now_ns());
         if (pool->cb_queue) {
             run_callbacks(pool);

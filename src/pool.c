@@ -22,6 +22,7 @@
 #include "monitor.h"
 #include "owner.h"
 #include "pool.h"
+#include "pool_remote.h"
 #include "sync.h"
 #include "workers.h"
 
@@ -85,7 +86,8 @@ static int pool_memory(pp_pool *pool)
                           pool->cfg.shm_bytes ? pool->cfg.shm_bytes : DEFAULT_SHM_BYTES);
 }
 
-int pp_pool_create(pp_pool **out, const pp_config *config)
+/* A pool of nworkers (0: from the configuration); remote: see pool.h. */
+static int pool_new(pp_pool **out, const pp_config *config, uint32_t nworkers, struct pp_remote *remote)
 {
     if (!out)
         return PP_EINVAL;
@@ -110,12 +112,16 @@ int pp_pool_create(pp_pool **out, const pp_config *config)
     }
     pool->owner_pid = pp__self_pid();
     pool->cfg = cfg;
-    pool->nworkers = cfg.max_workers ? (uint32_t)cfg.max_workers : cpu_count();
+    pool->nworkers = nworkers ? nworkers : cfg.max_workers ? (uint32_t)cfg.max_workers : cpu_count();
     if (pool->nworkers > PP_MAX_WORKERS)
         pool->nworkers = PP_MAX_WORKERS;
     pool->live.next = pool->live.prev = &pool->live;
+    pool->remote = remote;
     rc = pool_memory(pool);
-    if (rc == PP_OK) {
+    if (rc == PP_OK && remote) {
+        pool->nfree = 0; /* every task waits in the backlog for the backend */
+        pool->alive = pool->nworkers;
+    } else if (rc == PP_OK) {
         pool->spawner.map = pool->shm;
         pool->spawner.map_size = pool->map_size;
         struct pp_worker_cfg wcfg = {.shm = pool->shm,
@@ -127,7 +133,7 @@ int pp_pool_create(pp_pool **out, const pp_config *config)
         fflush(NULL); /* nothing buffered may be written twice */
         rc = pp__spawner_start(&pool->spawner, &wcfg, pool->nworkers);
     }
-    if (rc == PP_OK)
+    if (rc == PP_OK && !remote)
         rc = pp__workers_start(pool);
     if (rc == PP_OK)
         rc = pp__monitor_start(pool);
@@ -139,6 +145,18 @@ int pp_pool_create(pp_pool **out, const pp_config *config)
     }
     *out = pool;
     return PP_OK;
+}
+
+int pp_pool_create(pp_pool **out, const pp_config *config)
+{
+    return pool_new(out, config, 0, NULL);
+}
+
+int pp__pool_create_remote(pp_pool **out, const pp_config *config, uint32_t nworkers, struct pp_remote *remote)
+{
+    if (!nworkers || !remote)
+        return PP_EINVAL;
+    return pool_new(out, config, nworkers, remote);
 }
 
 int pp_shutdown(pp_pool *pool, bool wait, bool cancel_futures)
@@ -179,6 +197,10 @@ int pp_pool_terminate(pp_pool *pool, int sig)
     int rc = pp_shutdown(pool, false, true);
     if (rc != PP_OK)
         return rc;
+    if (pool->remote) {
+        pool->remote->terminate(pool->remote, sig);
+        return PP_OK;
+    }
     pthread_mutex_lock(&pool->lock);
     if (!pool->broken)
         pp__spawner_send(&pool->spawner, SPAWN_KILL_ALL, 0, sig);
@@ -194,6 +216,8 @@ void pp_pool_destroy(pp_pool *pool)
     pool->destroying = true; /* the monitor ends stopped workers */
     pthread_mutex_unlock(&pool->lock);
     pp_shutdown(pool, true, false);
+    if (pool->remote)
+        pool->remote->stop(pool->remote);
     pp__monitor_stop(pool);
     teardown(pool);
 }

@@ -92,6 +92,17 @@ struct pp_slot_info {        /* the master's record of a slot it handed out */
     uint64_t pushed_at;      /* ring position of the slot's last cell + 1; 0: none */
 };
 
+/* A pool whose tasks run elsewhere (procpool_mpi's cluster pool): no
+   spawner, no local workers, no slots. Its backend takes futures from the
+   backlog (pp__take_queued) and settles them (pp__settle_taken). wake is
+   called with pool->lock held and must neither block nor take it; the
+   others are called without it. */
+struct pp_remote {
+    void (*wake)(struct pp_remote *r);               /* a task was queued: look at the backlog */
+    void (*terminate)(struct pp_remote *r, int sig); /* pp_pool_terminate: signal every running task */
+    void (*stop)(struct pp_remote *r);               /* pp_pool_destroy, once shut down: release all */
+};
+
 struct pp_worker_info {
     pid_t pid;          /* 0: no process */
     bool alive;         /* started and not yet reported dead */
@@ -126,12 +137,14 @@ struct pp_pool {
     bool destroying;   /* destroy waits: stopped workers are killed */
     bool shutdown;     /* no more submits */
     bool broken;
-    bool spawner_gone;      /* its report channel closed and it was reaped */
+    bool spawner_gone;      /* its report channel closed and it was reaped (remote: the
+                               backend has released every process it ran tasks in) */
     int spawn_errno;        /* last fork failure reported by the spawner */
     unsigned done_interest; /* threads that want every completion promptly */
     unsigned cb_waiting;    /* unfinished futures that have callbacks */
     pp_stats stats;
     struct pp_buffer *buffers; /* handed out by pp_buffer_alloc, not yet submitted */
+    struct pp_remote *remote;  /* NULL: a local pool */
 };
 
 #endif

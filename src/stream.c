@@ -26,6 +26,7 @@
 
 #include "deadline.h"
 #include "dispatch.h"
+#include "fnref.h"
 #include "future.h"
 #include "owner.h"
 #include "pool.h"
@@ -33,7 +34,7 @@
 #include "task.h"
 
 struct chunk_head {
-    pp_fn fn;
+    int64_t fn; /* the caller's function, from run_chunk (fnref.h) */
     uint64_t count;
     uint64_t pad[2];
 };
@@ -94,7 +95,7 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
             break;
         }
         pp_task item = {.shm = t->shm, .slot = t->slot, .running = t->running, .pid = t->pid, .to_heap = true};
-        int code = h.fn(&item, base + at, lens[i]);
+        int code = pp__fn_at(run_chunk, h.fn)(&item, base + at, lens[i]);
         at += lens[i];
         struct packed_item rec = {.status = code ? PP_ETASK : PP_OK, .code = code};
         uint64_t off = code ? 0 : append(&pack, &len, &cap, item.heap, item.heap_len);
@@ -165,7 +166,7 @@ static int send_chunk(pp_map_iter *it, size_t first, size_t count, pp_future **f
     unsigned char *buf = malloc(bytes ? bytes : 1);
     if (!buf)
         return PP_ENOMEM;
-    struct chunk_head h = {.fn = it->fn, .count = count};
+    struct chunk_head h = {.fn = pp__fn_offset(it->fn, run_chunk), .count = count};
     memcpy(buf, &h, sizeof h);
     size_t at = STREAM_CHUNK_HEAD + count * sizeof(uint64_t);
     for (size_t k = 0; k < count; k++) {
@@ -218,6 +219,8 @@ int pp_map_begin(pp_pool *pool, pp_fn fn, const pp_item *items, size_t n, const 
             return PP_EINVAL;
     if (pp__foreign(pool->owner_pid))
         return PP_ESTATE;
+    if (pool->remote && !pp__fn_same_module(fn, run_chunk))
+        return PP_EINVAL; /* its distance from run_chunk would differ on other machines */
     pp_map_iter *it = calloc(1, sizeof *it);
     if (!it)
         return PP_ENOMEM;
