@@ -18,7 +18,7 @@ CFLAGS  ?= -O2 -g
 WERROR  ?= 1
 WARN    := -std=c11 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS += -Iinclude
-LDLIBS  := -lpthread -lm -lrt
+LDLIBS  := -lpthread -lm -lrt -ldl
 
 SRC     := $(wildcard src/*.c)
 OBJ     := $(SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -36,6 +36,8 @@ TEST_BIN := $(BUILD)/test/procpool_tests
 TORTURE_BIN := $(BUILD)/test/torture
 ALLOC_BIN := $(BUILD)/test/alloc_fail
 
+
+.PHONY: mpi mpi-deps test-mpi bench-mpi
 .PHONY: all test check torture demo examples bench asan tsan valgrind lint format install uninstall shared man check-install check-docs clean deps
 
 all: $(LIB) shared
@@ -113,6 +115,60 @@ bench: $(BENCHES)
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gnuplot-nox >/dev/null; fi
 	bash bench/run.sh $(BUILD) $(BENCH_ARGS)
 
+# ---- the cluster pool (include/procpool_mpi.h) ----------------------------------
+# libprocpool_mpi.a holds the whole library plus the MPI layer (src/mpi/), so a
+# cluster program links it alone: mpicc prog.c -lprocpool_mpi -lpthread -lm -lrt -ldl.
+# Open MPI is installed on first use when mpicc is missing (Debian/Ubuntu).
+MPICC   ?= mpicc
+MPIRUN  ?= mpirun --allow-run-as-root --oversubscribe --bind-to none
+MPI_SRC := $(wildcard src/mpi/*.c)
+MPI_OBJ := $(MPI_SRC:src/mpi/%.c=$(BUILD)/mpi/%.o)
+MPI_LIB := $(BUILD)/libprocpool_mpi.a
+MPI_TEST := $(BUILD)/test/mpi_tests
+
+mpi-deps:
+	@if ! command -v $(MPICC) >/dev/null || ! command -v mpirun >/dev/null; then \
+	  echo "procpool: installing openmpi-bin libopenmpi-dev"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null; \
+	fi
+
+$(BUILD)/mpi/%.o: src/mpi/%.c $(wildcard src/mpi/*.h) $(wildcard src/*.h) include/procpool.h include/procpool_mpi.h | mpi-deps
+	@mkdir -p $(dir $@)
+	$(MPICC) $(WARN) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+$(MPI_LIB): $(OBJ) $(MPI_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+mpi: $(MPI_LIB)
+
+$(MPI_TEST): test/mpi/test_mpi.c test/procinfo.h $(MPI_LIB)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< $(MPI_LIB) $(LDLIBS) -o $@
+
+# The cluster suite on 4 ranks (a master and 3 agents), then an agent rank
+# killed under --enable-recovery; then no process of either run may be left.
+test-mpi: $(MPI_TEST)
+	timeout 600 $(MPIRUN) -n 4 $(MPI_TEST)
+	timeout 300 $(MPIRUN) --enable-recovery -n 4 $(MPI_TEST) --lose-agent
+	@sleep 1; if pgrep -f $(notdir $(MPI_TEST)) >/dev/null; then echo "processes left:"; pgrep -af $(notdir $(MPI_TEST)); exit 1; fi
+
+$(BUILD)/examples/cluster: examples/mpi/cluster.c $(MPI_LIB)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< $(MPI_LIB) $(LDLIBS) -o $@
+
+$(BUILD)/bench/mpi_bench: bench/mpi/mpi_bench.c $(MPI_LIB)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< $(MPI_LIB) $(LDLIBS) -o $@
+
+# procpool's cluster pool against mpi4py.futures (Debian's python3-mpi4py), 4 ranks.
+bench-mpi: $(BUILD)/bench/mpi_bench
+	@if ! /usr/bin/python3 -c 'import mpi4py' 2>/dev/null; then echo "procpool: installing python3-mpi4py"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-mpi4py >/dev/null; fi
+	bash bench/mpi/run.sh $(BUILD) "$(MPIRUN)" $(BENCH_ARGS)
+
 # Sanitizer and valgrind runs of the whole suite, each in its own build tree.
 asan:
 	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
@@ -139,7 +195,7 @@ valgrind: $(TEST_BIN)
 	  --trace-children=yes $(TEST_BIN) --jobs=2 $(TEST_ARGS)
 
 lint: $(LIB)
-	python3 tools/lint_structure.py $(LIB)
+	python3 tools/lint_structure.py $(LIB) $(wildcard $(MPI_LIB))
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
 	  --suppress=missingIncludeSystem --suppress=preprocessorErrorDirective:src/shm.c -Iinclude src
 	clang-tidy --quiet $(SRC) -- -std=c11 $(CPPFLAGS)

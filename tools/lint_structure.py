@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Checks the shape of src/ (run by `make lint`):
+"""Checks the shape of src/ and src/mpi/ (run by `make lint`):
 - no include cycle between modules (a module is src/X.c with src/X.h);
 - the child side (spawner, worker) never includes the master's pool.h;
 - each header declares only functions its own .c defines (no catch-all header);
-- every global symbol of the archive is a public API function or starts with pp__.
+- the base library never includes mpi.h (only src/mpi/ does);
+- every global symbol of the archives named is a public API function or starts with pp__.
 Prints each violation and exits 1 if there is any."""
 import os, re, subprocess, sys
 
-src = "src"
 errors = []
-files = sorted(f for f in os.listdir(src) if f.endswith((".c", ".h")))
+def listing(d):
+    return sorted(f for f in os.listdir(d) if f.endswith((".c", ".h")))
+src = "src"
+files = listing(src)
+for f in files:
+    if re.search(r'^\s*#\s*include\s+<mpi\.h>', open(os.path.join(src, f)).read(), re.M):
+        errors.append(f"{f} includes mpi.h (the base library has no MPI dependency)")
 inc = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 mod = lambda f: os.path.splitext(f)[0]
 
@@ -49,22 +55,29 @@ for m in sorted(graph):
     if m not in state:
         visit(m, [m])
 
-for h in (f for f in files if f.endswith(".h")):
-    own_c = os.path.join(src, mod(h) + ".c")
-    own = open(own_c).read() if os.path.exists(own_c) else ""
-    for name in functions_of(h):
-        if not re.search(r'^[^\n;]*\b' + name + r'\s*\([^;]*\)\s*\{', own, re.M):
-            errors.append(f"{h} declares {name}, which {mod(h)}.c does not define")
+for d in (src, os.path.join(src, "mpi")):
+    for h in (f for f in listing(d) if f.endswith(".h")):
+        own_c = os.path.join(d, mod(h) + ".c")
+        own = open(own_c).read() if os.path.exists(own_c) else ""
+        text = open(os.path.join(d, h)).read()
+        names = [n for n in decl.findall(text) if not re.search(r'static\s+inline[^;{]*\b' + n + r'\s*\(', text)]
+        for name in names:
+            if not re.search(r'^[^\n;]*\b' + name + r'\s*\([^;]*\)\s*\{', own, re.M):
+                errors.append(f"{d}/{h} declares {name}, which {mod(h)}.c does not define")
 
-lib = sys.argv[1] if len(sys.argv) > 1 else "build/libprocpool.a"
-api = set(re.findall(r'\b(pp_[a-z_0-9]+)\s*\(', open("include/procpool.h").read()))
-out = subprocess.run(["nm", "-g", "--defined-only", lib], capture_output=True, text=True).stdout
-for line in out.splitlines():
-    parts = line.split()
-    if len(parts) == 3 and parts[1] in "TDBRVW" + "tdbr":
-        sym = parts[2]
-        if not sym.startswith("pp__") and sym not in api:
-            errors.append(f"{lib}: global symbol {sym} is neither public API nor pp__")
+api = set()
+for header in ("include/procpool.h", "include/procpool_mpi.h"):
+    api |= set(re.findall(r'\b(pp_[a-z_0-9]+)\s*\(', open(header).read()))
+for lib in sys.argv[1:] or ["build/libprocpool.a"]:
+    if not os.path.exists(lib):
+        continue
+    out = subprocess.run(["nm", "-g", "--defined-only", lib], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in "TDBRVW" + "tdbr":
+            sym = parts[2]
+            if not sym.startswith("pp__") and sym not in api:
+                errors.append(f"{lib}: global symbol {sym} is neither public API nor pp__")
 
 for e in errors:
     print("lint:", e)

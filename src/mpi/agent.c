@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent: one rank's relay between the master and a local pool.
+ *
+ * The agent turns each task the master sends into a submit to its local
+ * pool (a large argument is received straight into a pool buffer and
+ * submitted without a copy), and sends back, in one report per round, which
+ * tasks have started and what the finished ones returned: status, code,
+ * message, what they cost, and their result bytes (a crashed task's too: a
+ * map chunk's statuses say which items finished). User code runs only in
+ * the local pool's workers, so whatever a task does, the agent and its MPI
+ * rank live on, and the failure is that task's future alone.
+ *
+ * The agent makes every MPI call from one thread. While tasks run it sleeps
+ * in pp_wait on them (a completion wakes it at once), for at most the
+ * channel's backoff, so new tasks and control messages are seen within
+ * PP_IDLE_MAX_NS; idle, it sleeps in the backoff alone. It reports at least
+ * every HEARTBEAT_NS (an empty report is the heartbeat); a master silent
+ * for MASTER_LOST_NS is taken to be gone: the agent ends its pool and exits.
+ */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../pool.h"
+#include "../sync.h"
+#include "procpool_mpi.h"
+#include "wire.h"
+
+#define HEARTBEAT_NS   100000000ull
+#define MASTER_LOST_NS 5000000000ull
+
+struct entry {
+    uint64_t id;
+    pp_future *f;
+    bool started;
+};
+
+struct agent {
+    struct pp_chan *c;
+    pp_pool *pool;
+    const struct pp_modtab *tab;
+    struct entry *e;
+    pp_future **fs; /* the entries' futures, for pp_wait */
+    size_t n, cap;
+    struct pp_bytes started, results;
+    uint32_t nstarted, nresults;
+    struct pp_bigs bigs; /* large results, sent after the report */
+    uint64_t last_sent, last_heard;
+};
+
+/* Adds a result record: status, code, message, result bytes, cost. */
+static void add_result(struct agent *a, struct wire_result r, const char *msg, const void *data)
+{
+    r.msg_len = msg ? (uint32_t)strnlen(msg, PP_MESSAGE_MAX) : 0;
+    void *copy = NULL;
+    if (r.len > WIRE_INLINE) {
+        copy = malloc(r.len);
+        if (!copy || !pp__bigs_add(&a->bigs, copy, r.len)) {
+            free(copy);
+            r = (struct wire_result){.id = r.id, .status = PP_ENOMEM, .worker = -1};
+            msg = "the agent had no memory for the result";
+            r.msg_len = (uint32_t)strlen(msg);
+            copy = NULL;
+        } else {
+            memcpy(copy, data, r.len);
+            r.big = 1;
+        }
+    }
+    pp__bytes_put(&a->results, &r, sizeof r);
+    pp__bytes_put(&a->results, msg, r.msg_len);
+    if (!r.big)
+        pp__bytes_put(&a->results, data, r.len);
+    a->nresults++;
+}
+
+static void fail_task(struct agent *a, uint64_t id, int status, const char *msg)
+{
+    add_result(a, (struct wire_result){.id = id, .status = status, .worker = -1}, msg, NULL);
+}
+
+static bool track(struct agent *a, uint64_t id, pp_future *f)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 16;
+        struct entry *e = realloc(a->e, cap * sizeof *e);
+        if (e)
+            a->e = e;
+        pp_future **fs = realloc(a->fs, cap * sizeof *fs);
+        if (fs)
+            a->fs = fs;
+        if (!e || !fs)
+            return false;
+        a->cap = cap;
+    }
+    a->e[a->n] = (struct entry){.id = id, .f = f};
+    a->fs[a->n++] = f;
+    return true;
+}
+
+/* Submits one task of a TASKS message; a large argument arrives now. */
+static void take_task(struct agent *a, const struct wire_task *t, const unsigned char *inline_arg)
+{
+    char msg[128];
+    pp_task_opts o = {.deadline = (double)t->deadline_ns / 1e9,
+                      .cpu_limit = (double)t->cpu_limit_ns / 1e9,
+                      .result_hint = (size_t)t->result_hint};
+    pp_fn fn = pp__fn_decode(a->tab, t->fn_module, t->fn_off);
+    void *buf = NULL;
+    if (t->big) { /* received even when the task cannot run: it is on its way */
+        buf = pp_buffer_alloc(a->pool, t->arg_len);
+        void *into = buf ? buf : malloc(t->arg_len);
+        if (into)
+            pp__chan_recv_big(a->c, 0, into, t->arg_len);
+        else /* no memory anywhere: take the bytes in pieces and drop them */
+            for (uint64_t left = t->arg_len; left;) {
+                char sink[1]; /* a truncated receive still consumes the piece */
+                uint64_t n = left < WIRE_PIECE ? left : WIRE_PIECE;
+                MPI_Recv(sink, 1, MPI_BYTE, 0, TAG_BIG, a->c->comm, MPI_STATUS_IGNORE);
+                left -= n;
+            }
+        if (!buf) {
+            free(into);
+            fail_task(a, t->id, PP_ENOMEM, "the agent had no memory for the argument");
+            return;
+        }
+    }
+    if (!fn) {
+        if (buf)
+            pp_buffer_free(a->pool, buf);
+        snprintf(msg, sizeof msg, "rank %d has no function at module %u offset %#llx", pp_mpi_rank(),
+                 (unsigned)t->fn_module, (unsigned long long)t->fn_off);
+        fail_task(a, t->id, PP_EINVAL, msg);
+        return;
+    }
+    pp_future *f = NULL;
+    int rc = buf ? pp_submit_buffer(a->pool, fn, buf, t->arg_len, &o, &f)
+                 : pp_submit_opts(a->pool, fn, inline_arg, t->arg_len, &o, &f);
+    if (rc == PP_OK && !track(a, t->id, f)) {
+        pp_future_cancel(f);
+        pp_future_release(f);
+        rc = PP_ENOMEM;
+    }
+    if (rc != PP_OK) {
+        snprintf(msg, sizeof msg, "rank %d could not submit the task", pp_mpi_rank());
+        fail_task(a, t->id, rc, msg);
+    }
+}
+
+static void take_tasks(struct agent *a, const unsigned char *m, size_t len)
+{
+    uint32_t count;
+    if (len < 8)
+        return;
+    memcpy(&count, m, 4);
+    size_t at = 8;
+    for (uint32_t i = 0; i < count && len - at >= sizeof(struct wire_task); i++) {
+        struct wire_task t;
+        memcpy(&t, m + at, sizeof t);
+        at += sizeof t;
+        uint64_t inline_len = t.big ? 0 : t.arg_len;
+        if (inline_len > len - at)
+            return; /* malformed: the master never sends it */
+        take_task(a, &t, m + at);
+        at += wire_pad8(inline_len);
+    }
+}
+
+/* Reads what the master sent; returns false when it says exit. */
+static bool read_master(struct agent *a)
+{
+    int flag = 0;
+    MPI_Status st;
+    while (MPI_Iprobe(0, MPI_ANY_TAG, a->c->comm, &flag, &st) == MPI_SUCCESS && flag) {
+        size_t len = 0;
+        unsigned char *m = pp__chan_recv(a->c, &st, &len);
+        a->last_heard = pp__now_ns();
+        if (!m)
+            continue;
+        struct wire_ctrl ctrl = {0};
+        if (st.MPI_TAG == TAG_CTRL && len >= sizeof ctrl)
+            memcpy(&ctrl, m, sizeof ctrl);
+        if (st.MPI_TAG == TAG_TASKS)
+            take_tasks(a, m, len);
+        free(m);
+        if (ctrl.op == CTRL_TERMINATE)
+            pp_pool_terminate(a->pool, ctrl.arg);
+        else if (ctrl.op == CTRL_EXIT)
+            return false;
+    }
+    return true;
+}
+
+/* Notes started tasks and collects finished ones. */
+static void scan(struct agent *a)
+{
+    for (size_t i = 0; i < a->n;) {
+        struct entry *e = &a->e[i];
+        if (!e->started && (pp_future_running(e->f) || pp_future_done(e->f))) {
+            e->started = true;
+            pp__bytes_put(&a->started, &e->id, sizeof e->id);
+            a->nstarted++;
+        }
+        if (!pp_future_done(e->f)) {
+            i++;
+            continue;
+        }
+        pp_future *f = e->f;
+        int code = 0;
+        const char *msg = NULL;
+        int status = pp_future_exception(f, 0, &code, &msg);
+        pp_task_info info = {0};
+        pp_future_info(f, &info);
+        struct wire_result r = {.id = e->id,
+                                .status = status,
+                                .code = code,
+                                .worker = info.worker_id,
+                                .pid = info.pid,
+                                .len = f->result ? f->result_len : 0,
+                                .run_ns = (uint64_t)(info.wall_s * 1e9),
+                                .user_us = (uint64_t)(info.user_cpu_s * 1e6),
+                                .sys_us = (uint64_t)(info.sys_cpu_s * 1e6),
+                                .peak_rss = info.peak_rss_bytes};
+        if (status != PP_OK && status != PP_ECRASHED)
+            r.len = 0; /* a crashed task keeps what it reserved (map.c reads it) */
+        add_result(a, r, msg, f->result);
+        pp_future_release(f);
+        a->e[i] = a->e[--a->n];
+        a->fs[i] = a->fs[a->n];
+    }
+}
+
+/* Sends the round's report (or a heartbeat), then its large results. */
+static void report(struct agent *a)
+{
+    uint64_t now = pp__now_ns();
+    if (!a->nstarted && !a->nresults && now - a->last_sent < HEARTBEAT_NS)
+        return;
+    struct pp_bytes m = {0};
+    uint32_t head[2] = {a->nstarted, a->nresults};
+    pp__bytes_put(&m, head, sizeof head);
+    if (a->started.len)
+        pp__bytes_put(&m, a->started.p, a->started.len);
+    if (a->results.len)
+        pp__bytes_put(&m, a->results.p, a->results.len);
+    if (!m.failed) {
+        pp__chan_send(a->c, 0, TAG_REPORT, m.p, m.len, true);
+        pp__bigs_send(a->c, 0, &a->bigs, false);
+        a->started.len = a->results.len = 0;
+        a->nstarted = a->nresults = 0;
+        a->started.failed = a->results.failed = false;
+        a->last_sent = now;
+    } else {
+        free(m.p); /* no memory: the records wait for the next round */
+    }
+}
+
+_Noreturn void pp__agent_main(struct pp_chan *c, pp_pool *local, const struct pp_modtab *tab)
+{
+    struct agent a = {.c = c, .pool = local, .tab = tab};
+    a.last_heard = a.last_sent = pp__now_ns();
+    pp__chan_active(c);
+    while (read_master(&a) && pp__now_ns() - a.last_heard < MASTER_LOST_NS) {
+        size_t before = a.nresults + a.nstarted;
+        scan(&a);
+        if (a.nresults + a.nstarted != before)
+            pp__chan_active(c);
+        report(&a);
+        pp__chan_progress(c);
+        uint64_t nap = pp__chan_nap(c);
+        if (a.n && nap)
+            pp_wait(a.fs, a.n, (double)nap / 1e9, PP_FIRST_COMPLETED); /* a completion ends it */
+        else
+            pp__chan_sleep(nap);
+    }
+    pp_pool_terminate(local, SIGKILL); /* tasks still here have nobody to go to */
+    for (size_t i = 0; i < a.n; i++)
+        pp_future_release(a.e[i].f);
+    pp_pool_destroy(local);
+    pp__chan_send(c, 0, TAG_BYE, NULL, 0, false);
+    pp__chan_flush(c);
+    MPI_Comm_free(&c->comm);
+    MPI_Finalize();
+    exit(0);
+}

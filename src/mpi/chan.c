@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chan: non-blocking sends, big payloads, and the idle backoff (chan.h).
+ */
+#define _GNU_SOURCE
+#include "chan.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../sync.h"
+#include "procpool.h"
+#include "wire.h"
+
+void *pp__bytes_put(struct pp_bytes *b, const void *data, size_t n)
+{
+    size_t need = b->len + wire_pad8(n);
+    if (need > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        unsigned char *q = realloc(b->p, cap);
+        if (!q) {
+            b->failed = true;
+            return NULL;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    unsigned char *at = b->p + b->len;
+    if (data && n)
+        memcpy(at, data, n);
+    else
+        memset(at, 0, n);
+    memset(at + n, 0, wire_pad8(n) - n);
+    b->len = need;
+    return at;
+}
+
+bool pp__bigs_add(struct pp_bigs *q, void *p, uint64_t len)
+{
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? 2 * q->cap : 8;
+        void **ps = realloc(q->p, cap * sizeof *ps);
+        if (ps)
+            q->p = ps;
+        uint64_t *ls = realloc(q->len, cap * sizeof *ls);
+        if (ls)
+            q->len = ls;
+        if (!ps || !ls)
+            return false;
+        q->cap = cap;
+    }
+    q->p[q->n] = p;
+    q->len[q->n++] = len;
+    return true;
+}
+
+void pp__bigs_send(struct pp_chan *c, int dest, struct pp_bigs *q, bool skip)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        if (skip)
+            free(q->p[i]);
+        else
+            pp__chan_send(c, dest, TAG_BIG, q->p[i], q->len[i], true);
+    }
+    q->n = 0;
+}
+
+static int post(struct pp_chan *c, int dest, int tag, void *buf, int count, void *owned)
+{
+    if (c->nsends == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        struct pp_send *grown = realloc(c->sends, cap * sizeof *grown);
+        if (!grown)
+            return PP_ENOMEM;
+        c->sends = grown;
+        c->cap = cap;
+    }
+    struct pp_send *s = &c->sends[c->nsends];
+    if (MPI_Isend(buf, count, MPI_BYTE, dest, tag, c->comm, &s->req) != MPI_SUCCESS)
+        return PP_ESYS;
+    s->owned = owned;
+    c->nsends++;
+    return PP_OK;
+}
+
+int pp__chan_send(struct pp_chan *c, int dest, int tag, void *buf, uint64_t len, bool owned)
+{
+    int rc = PP_OK;
+    uint64_t at = 0;
+    do {
+        uint64_t n = len - at < WIRE_PIECE ? len - at : WIRE_PIECE;
+        bool last = at + n == len;
+        rc = post(c, dest, tag, (char *)buf + at, (int)n, last && owned ? buf : NULL);
+        at += n;
+    } while (rc == PP_OK && at < len);
+    if (rc != PP_OK && owned)
+        free(buf);
+    pp__chan_active(c);
+    return rc;
+}
+
+int pp__chan_recv_big(struct pp_chan *c, int src, void *buf, uint64_t len)
+{
+    uint64_t at = 0;
+    do {
+        uint64_t n = len - at < WIRE_PIECE ? len - at : WIRE_PIECE;
+        if (MPI_Recv((char *)buf + at, (int)n, MPI_BYTE, src, TAG_BIG, c->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return PP_ESYS;
+        at += n;
+    } while (at < len);
+    pp__chan_active(c);
+    return PP_OK;
+}
+
+void *pp__chan_recv(struct pp_chan *c, const MPI_Status *st, size_t *len)
+{
+    int count = 0;
+    MPI_Get_count(st, MPI_BYTE, &count);
+    void *buf = malloc(count > 0 ? (size_t)count : 1);
+    int rc = MPI_Recv(buf ? buf : &count, buf ? count : 0, MPI_BYTE, st->MPI_SOURCE, st->MPI_TAG, c->comm,
+                      MPI_STATUS_IGNORE);
+    pp__chan_active(c);
+    if (!buf || rc != MPI_SUCCESS) {
+        free(buf);
+        return NULL;
+    }
+    *len = (size_t)count;
+    return buf;
+}
+
+void pp__chan_progress(struct pp_chan *c)
+{
+    for (size_t i = 0; i < c->nsends;) {
+        int done = 0;
+        MPI_Test(&c->sends[i].req, &done, MPI_STATUS_IGNORE);
+        if (!done) {
+            i++;
+            continue;
+        }
+        free(c->sends[i].owned);
+        c->sends[i] = c->sends[--c->nsends];
+    }
+}
+
+void pp__chan_flush(struct pp_chan *c)
+{
+    while (c->nsends) {
+        pp__chan_progress(c);
+        if (c->nsends)
+            sched_yield();
+    }
+}
+
+void pp__chan_active(struct pp_chan *c)
+{
+    c->active_at = pp__now_ns();
+    c->nap_ns = 0;
+}
+
+uint64_t pp__chan_nap(struct pp_chan *c)
+{
+    if (c->nsends || pp__now_ns() - c->active_at < PP_SPIN_NS)
+        return 0;
+    uint64_t nap = c->nap_ns ? c->nap_ns : 1000;
+    c->nap_ns = nap * 2 > PP_IDLE_MAX_NS ? PP_IDLE_MAX_NS : nap * 2;
+    return nap;
+}
+
+void pp__chan_sleep(uint64_t ns)
+{
+    if (!ns) {
+        sched_yield(); /* oversubscribed ranks share cores: let the others run */
+        return;
+    }
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    nanosleep(&ts, NULL);
+}

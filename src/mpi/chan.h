@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chan.h: one rank's end of the cluster communicator (chan.c). Every send is
+ * non-blocking: a blocking send of a large message waits for the receiver,
+ * and two ranks each sending to the other would wait for ever. A send keeps
+ * its buffer until MPI is done with it (pp__chan_progress), freeing it then
+ * when the channel owns it. Receives block only for a TAG_BIG whose header
+ * has arrived, that is, whose send is already posted.
+ *
+ * Waiting for work costs nothing while a rank idles: it polls, and between
+ * polls sleeps for a time that doubles from nothing to PP_IDLE_MAX_NS once it
+ * has been idle for PP_SPIN_NS (pp__chan_nap). A rank with a send in flight
+ * polls without sleeping, so a large transfer is never paced by the sleeps.
+ */
+#ifndef PP_MPI_CHAN_H
+#define PP_MPI_CHAN_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PP_SPIN_NS     50000ull   /* keep polling this long after the last event */
+#define PP_IDLE_MAX_NS 2000000ull /* longest sleep between polls */
+
+struct pp_send {
+    MPI_Request req;
+    void *owned; /* freed once sent; NULL: the caller's */
+};
+
+struct pp_chan {
+    MPI_Comm comm;
+    struct pp_send *sends;
+    size_t nsends, cap;
+    uint64_t active_at; /* the last event (CLOCK_MONOTONIC ns) */
+    uint64_t nap_ns;    /* the next sleep */
+};
+
+/* A growing message: records appended at 8-byte boundaries. */
+struct pp_bytes {
+    unsigned char *p;
+    size_t len, cap;
+    bool failed; /* an append found no memory (the message is incomplete) */
+};
+
+/* Payloads that follow a message as TAG_BIG, in order (buffers owned). */
+struct pp_bigs {
+    void **p;
+    uint64_t *len;
+    size_t n, cap;
+};
+
+/* Appends n bytes (data NULL: zeros) padded to 8; NULL when out of memory. */
+void *pp__bytes_put(struct pp_bytes *b, const void *data, size_t n);
+/* Queues an owned payload; false (buffer not taken) when out of memory. */
+bool pp__bigs_add(struct pp_bigs *q, void *p, uint64_t len);
+/* Sends the queued payloads to dest, or frees them when skip; empties q. */
+void pp__bigs_send(struct pp_chan *c, int dest, struct pp_bigs *q, bool skip);
+
+/* Sends len bytes (in WIRE_PIECE pieces for TAG_BIG); owned: the channel
+   frees buf once sent. PP_OK, PP_ENOMEM or PP_ESYS; an owned buffer is freed
+   on failure too. */
+int pp__chan_send(struct pp_chan *c, int dest, int tag, void *buf, uint64_t len, bool owned);
+/* Receives a TAG_BIG payload of len bytes from src into buf. PP_OK or PP_ESYS. */
+int pp__chan_recv_big(struct pp_chan *c, int src, void *buf, uint64_t len);
+/* Receives the message announced by st into a malloc'd buffer (*len bytes). */
+void *pp__chan_recv(struct pp_chan *c, const MPI_Status *st, size_t *len);
+/* Completes finished sends. */
+void pp__chan_progress(struct pp_chan *c);
+/* Waits for every send (ranks that stopped listening are not waited for:
+   call it only toward live ranks). */
+void pp__chan_flush(struct pp_chan *c);
+/* Something happened: poll at full speed for a while. */
+void pp__chan_active(struct pp_chan *c);
+/* Nothing happened this round: how long to sleep before the next poll (0:
+   just yield the core), growing the sleep after this one. */
+uint64_t pp__chan_nap(struct pp_chan *c);
+/* Sleeps for a nap (0: yields the core). */
+void pp__chan_sleep(uint64_t ns);
+
+#endif

@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * relay: the cluster pool on rank 0.
+ *
+ * The cluster pool is a remote pool (pool_remote.h): submits, futures,
+ * waits, callbacks and map are the local pool's own code; its tasks wait in
+ * the backlog until the relay thread takes them (pp__take_queued) and sends
+ * them to agents, and they end when the relay settles them
+ * (pp__settle_taken). The relay thread makes every MPI call of rank 0.
+ *
+ * Each agent holds at most a window of 2 x its workers tasks (so every
+ * worker has one running and one waiting, and no agent hoards the backlog);
+ * a task goes to the live agent with the most free room, the lowest rank
+ * first, so a serial round trip always finds the same warm agent. A task is
+ * "running" from the moment it is sent, as Python's executor counts tasks in
+ * its call queue: it can no longer be cancelled.
+ *
+ * Failures. A worker's crash, deadline or limit is settled on the agent and
+ * comes back as that task's status. An agent that has not reported for
+ * LOST_NS is lost: its started tasks end PP_ECRASHED (the message names the
+ * rank), the others go back to the head of the backlog for the live agents;
+ * under PP_BREAK_POOL, or when no agent is left, the pool breaks instead.
+ * The relay pings every agent each PING_NS, so an agent whose master died
+ * ends itself.
+ *
+ * Shutdown. Once the pool is shut down and every task has ended, the relay
+ * tells every live agent to exit and waits for each one's goodbye (or loss);
+ * then the pool counts as released (spawner_gone), pp_shutdown's wait ends,
+ * and pp_pool_destroy's stop hook joins the thread and finalizes MPI.
+ */
+#define _GNU_SOURCE
+#include "relay.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dispatch.h"
+#include "../pool.h"
+#include "../create.h"
+#include "../sync.h"
+#include "wire.h"
+
+#define LOST_NS      600000000ull
+#define PING_NS      100000000ull
+#define HELLO_WAIT_NS 60000000000ull
+
+struct agent {
+    int rank;
+    uint32_t nworkers, window, inflight;
+    uint32_t base; /* its first worker's number in the pool */
+    uint64_t last_heard;
+    bool lost, gone;
+    struct pp_bytes batch; /* tasks to send: u32 count, pad, records */
+    uint32_t count;
+    struct pp_bigs bigs;   /* large arguments, sent after the batch */
+};
+
+struct job {
+    pp_future *f; /* NULL: free */
+    uint32_t gen, agent;
+    bool started;
+};
+
+struct relay {
+    struct pp_remote ops; /* first: the pool hands it back as a pp_remote */
+    pp_pool *pool;
+    struct pp_chan c;
+    struct pp_modtab tab;
+    struct agent *agents;
+    uint32_t nagents;
+    struct job *jobs;
+    uint32_t njobs, *free_jobs, nfree;
+    pthread_t thread;
+    bool thread_started;
+    _Atomic uint32_t wake_seq, asleep;
+    _Atomic int terminate_sig;
+    bool exit_sent, broken_seen;
+    uint64_t pinged_at;
+};
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static void send_ctrl(struct relay *r, struct agent *a, int op, int arg)
+{
+    struct wire_ctrl *m = malloc(sizeof *m);
+    if (!m)
+        return;
+    *m = (struct wire_ctrl){op, arg};
+    pp__chan_send(&r->c, a->rank, TAG_CTRL, m, sizeof *m, true);
+}
+
+static uint64_t job_id(struct relay *r, uint32_t j)
+{
+    return (uint64_t)r->jobs[j].gen << 32 | j;
+}
+
+static struct job *job_of(struct relay *r, uint64_t id, uint32_t agent)
+{
+    uint32_t j = (uint32_t)id;
+    if (j >= r->njobs || r->jobs[j].gen != (uint32_t)(id >> 32) || !r->jobs[j].f || r->jobs[j].agent != agent)
+        return NULL;
+    return &r->jobs[j];
+}
+
+static void drop_job(struct relay *r, struct job *jb)
+{
+    r->agents[jb->agent].inflight--;
+    jb->f = NULL;
+    jb->gen++;
+    r->free_jobs[r->nfree++] = (uint32_t)(jb - r->jobs);
+}
+
+/* Settles a job with status and message and no result (pool lock held). */
+static void fail_job(struct relay *r, struct job *jb, int status, int code, const char *msg)
+{
+    struct pp_outcome o = {.status = status, .code = code, .message = msg, .worker = -1};
+    pp_future *f = jb->f;
+    drop_job(r, jb);
+    pp__settle_taken(r->pool, f, &o);
+}
+
+static void lose(struct relay *r, uint32_t ai, uint64_t silent_ns);
+
+/* ---- sending tasks (pool lock held) ------------------------------------------ */
+
+static struct agent *roomiest(struct relay *r)
+{
+    struct agent *best = NULL;
+    for (uint32_t i = 0; i < r->nagents; i++) {
+        struct agent *a = &r->agents[i];
+        if (a->lost || a->gone || a->inflight >= a->window)
+            continue;
+        if (!best || a->window - a->inflight > best->window - best->inflight)
+            best = a;
+    }
+    return best;
+}
+
+/* Puts task f into agent a's batch; false (f settled) when it cannot go. */
+static bool pack_task(struct relay *r, struct agent *a, pp_future *f)
+{
+    const struct pp_task_spec *spec = &f->u.in.spec;
+    const void *arg;
+    size_t len;
+    pp__taken_arg(r->pool, f, &arg, &len);
+    struct wire_task t = {.deadline_ns = spec->deadline_ns,
+                          .cpu_limit_ns = spec->cpu_limit_ns,
+                          .result_hint = spec->result_hint,
+                          .arg_len = len,
+                          .big = len > WIRE_INLINE};
+    struct pp_outcome fail = {.status = PP_EINVAL, .worker = -1};
+    if (pp__fn_encode(&r->tab, spec->fn, &t.fn_module, &t.fn_off) != PP_OK) {
+        fail.message = "the task's function lies in no module the agents know (one loaded after pp_mpi_init?)";
+        pp__settle_taken(r->pool, f, &fail);
+        return false;
+    }
+    void *copy = t.big ? malloc(len) : NULL;
+    if (t.big && (!copy || !pp__bigs_add(&a->bigs, copy, len))) {
+        free(copy);
+        fail.status = PP_ENOMEM;
+        fail.message = "no memory to send the task";
+        pp__settle_taken(r->pool, f, &fail);
+        return false;
+    }
+    uint32_t j = r->free_jobs[r->nfree - 1];
+    t.id = job_id(r, j);
+    size_t mark = a->batch.len;
+    if (!a->batch.len)
+        pp__bytes_put(&a->batch, NULL, 8);
+    pp__bytes_put(&a->batch, &t, sizeof t);
+    if (!t.big)
+        pp__bytes_put(&a->batch, arg, len);
+    if (a->batch.failed) {
+        a->batch.len = mark;
+        a->batch.failed = false;
+        if (t.big)
+            a->bigs.n--;
+        free(copy);
+        fail.status = PP_ENOMEM;
+        fail.message = "no memory to send the task";
+        pp__settle_taken(r->pool, f, &fail);
+        return false;
+    }
+    if (t.big)
+        memcpy(copy, arg, len);
+    r->nfree--;
+    r->jobs[j] = (struct job){.f = f, .gen = r->jobs[j].gen, .agent = (uint32_t)(a - r->agents)};
+    a->inflight++;
+    a->count++;
+    return true;
+}
+
+static void take_tasks(struct relay *r)
+{
+    struct agent *a;
+    while ((a = roomiest(r)) != NULL) {
+        pp_future *f = pp__take_queued(r->pool);
+        if (!f)
+            break;
+        pack_task(r, a, f);
+    }
+}
+
+/* Sends each agent's batch, then its large arguments (lock not held). */
+static void send_batches(struct relay *r)
+{
+    for (uint32_t i = 0; i < r->nagents; i++) {
+        struct agent *a = &r->agents[i];
+        if (!a->count)
+            continue;
+        memcpy(a->batch.p, &a->count, 4);
+        int rc = pp__chan_send(&r->c, a->rank, TAG_TASKS, a->batch.p, a->batch.len, true);
+        pp__bigs_send(&r->c, a->rank, &a->bigs, rc != PP_OK);
+        a->batch = (struct pp_bytes){0};
+        a->count = 0;
+        if (rc != PP_OK) { /* MPI failed toward it: its tasks go elsewhere */
+            pthread_mutex_lock(&r->pool->lock);
+            lose(r, i, 0);
+            pthread_mutex_unlock(&r->pool->lock);
+        }
+    }
+}
+
+/* ---- what agents report ------------------------------------------------------ */
+
+static void read_result(struct relay *r, uint32_t ai, const struct wire_result *w, const unsigned char *msg,
+                        const unsigned char *data)
+{
+    struct agent *a = &r->agents[ai];
+    char text[PP_MESSAGE_MAX + 1];
+    size_t n = w->msg_len > PP_MESSAGE_MAX ? PP_MESSAGE_MAX : w->msg_len;
+    memcpy(text, msg, n);
+    text[n] = 0;
+    pp_block block = {0};
+    int status = w->status;
+    if (w->big) { /* straight into the arena: the future keeps the block */
+        pthread_mutex_lock(&r->pool->lock);
+        int rc = pp__arena_alloc(&r->pool->arena, w->len, &block);
+        pthread_mutex_unlock(&r->pool->lock);
+        void *into = rc == PP_OK ? pp__block_ptr(&r->pool->arena, block) : malloc(w->len);
+        if (into)
+            pp__chan_recv_big(&r->c, a->rank, into, w->len);
+        if (rc != PP_OK) {
+            free(into);
+            status = status == PP_OK ? PP_ENOMEM : status;
+        }
+    }
+    uint64_t now = pp__now_ns();
+    struct pp_outcome o = {.status = status,
+                           .code = w->code,
+                           .message = n ? text : NULL,
+                           .cost = {.started_ns = w->run_ns && w->run_ns < now ? now - w->run_ns : now,
+                                    .finished_ns = now,
+                                    .user_us = w->user_us,
+                                    .sys_us = w->sys_us,
+                                    .peak_rss = w->peak_rss},
+                           .worker = w->worker >= 0 ? (int)(a->base + (uint32_t)w->worker) : -1,
+                           .pid = w->pid,
+                           .block = block,
+                           .bytes = data,
+                           .len = block.off || !w->big ? w->len : 0};
+    pthread_mutex_lock(&r->pool->lock);
+    struct job *jb = job_of(r, w->id, ai);
+    if (!jb) {
+        pp__arena_free(&r->pool->arena, &block);
+    } else {
+        pp_future *f = jb->f;
+        drop_job(r, jb);
+        pp__settle_taken(r->pool, f, &o);
+        if (status == PP_EBROKEN || (status == PP_ECRASHED && r->pool->cfg.on_crash == PP_BREAK_POOL))
+            pp__break_pool(r->pool, PP_EBROKEN);
+    }
+    pthread_mutex_unlock(&r->pool->lock);
+}
+
+static void read_report(struct relay *r, uint32_t ai, const unsigned char *m, size_t len)
+{
+    uint32_t head[2];
+    if (len < sizeof head)
+        return;
+    memcpy(head, m, sizeof head);
+    size_t at = sizeof head;
+    if (head[0] > (len - at) / 8)
+        return;
+    pthread_mutex_lock(&r->pool->lock);
+    for (uint32_t i = 0; i < head[0]; i++, at += 8) {
+        uint64_t id;
+        memcpy(&id, m + at, 8);
+        struct job *jb = job_of(r, id, ai);
+        if (jb)
+            jb->started = true;
+    }
+    pthread_mutex_unlock(&r->pool->lock);
+    for (uint32_t i = 0; i < head[1] && len - at >= sizeof(struct wire_result); i++) {
+        struct wire_result w;
+        memcpy(&w, m + at, sizeof w);
+        at += sizeof w;
+        uint64_t inline_len = w.big ? 0 : w.len;
+        if (w.msg_len > len - at || inline_len > len - at - wire_pad8(w.msg_len))
+            return;
+        const unsigned char *msg = m + at;
+        at += wire_pad8(w.msg_len);
+        read_result(r, ai, &w, msg, m + at);
+        at += wire_pad8(inline_len);
+    }
+}
+
+static int agent_index(struct relay *r, int rank)
+{
+    return rank >= 1 && (uint32_t)rank <= r->nagents ? rank - 1 : -1;
+}
+
+static bool read_agents(struct relay *r)
+{
+    bool any = false;
+    int flag = 0;
+    MPI_Status st;
+    while (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, r->c.comm, &flag, &st) == MPI_SUCCESS && flag) {
+        any = true;
+        size_t len = 0;
+        int ai = agent_index(r, st.MPI_SOURCE);
+        unsigned char *m = pp__chan_recv(&r->c, &st, &len);
+        if (ai < 0 || r->agents[ai].lost) {
+            free(m);
+            continue;
+        }
+        r->agents[ai].last_heard = pp__now_ns();
+        if (st.MPI_TAG == TAG_REPORT && m)
+            read_report(r, (uint32_t)ai, m, len);
+        else if (st.MPI_TAG == TAG_BYE)
+            r->agents[ai].gone = true;
+        free(m);
+    }
+    return any;
+}
+
+/* ---- failures ------------------------------------------------------------------ */
+
+/* Agent ai stopped reporting (pool lock held). */
+static void lose(struct relay *r, uint32_t ai, uint64_t silent_ns)
+{
+    struct agent *a = &r->agents[ai];
+    pp_pool *pool = r->pool;
+    char msg[160];
+    snprintf(msg, sizeof msg, "agent rank %d lost (no report for %.2f s)", a->rank, (double)silent_ns / 1e9);
+    a->lost = true;
+    pool->stats.ranks_lost++;
+    pool->alive -= a->nworkers;
+    bool breaks = pool->cfg.on_crash == PP_BREAK_POOL || pool->broken;
+    for (uint32_t j = r->njobs; j-- > 0;) { /* backwards: returned tasks keep their order */
+        struct job *jb = &r->jobs[j];
+        if (!jb->f || jb->agent != ai)
+            continue;
+        if (jb->started || breaks) {
+            fail_job(r, jb, breaks ? PP_EBROKEN : PP_ECRASHED, 0, msg);
+        } else {
+            pp_future *f = jb->f;
+            drop_job(r, jb);
+            pp__return_taken(pool, f);
+        }
+    }
+    bool any_left = false;
+    for (uint32_t i = 0; i < r->nagents; i++)
+        any_left |= !r->agents[i].lost && !r->agents[i].gone;
+    if (breaks || !any_left)
+        pp__break_pool(pool, PP_EBROKEN);
+}
+
+static void check_agents(struct relay *r)
+{
+    uint64_t now = pp__now_ns();
+    bool ping = now - r->pinged_at >= PING_NS;
+    if (ping)
+        r->pinged_at = now;
+    for (uint32_t i = 0; i < r->nagents; i++) {
+        struct agent *a = &r->agents[i];
+        if (a->lost || a->gone)
+            continue;
+        if (now - a->last_heard > LOST_NS) {
+            pthread_mutex_lock(&r->pool->lock);
+            lose(r, i, now - a->last_heard);
+            pthread_mutex_unlock(&r->pool->lock);
+        } else if (ping) {
+            send_ctrl(r, a, CTRL_PING, 0);
+        }
+    }
+}
+
+/* A broken pool: what agents still run ends, and they are told to kill it. */
+static void fail_all(struct relay *r)
+{
+    for (uint32_t j = 0; j < r->njobs; j++)
+        if (r->jobs[j].f)
+            fail_job(r, &r->jobs[j], PP_EBROKEN, 0, "the pool is broken");
+}
+
+/* ---- the thread ---------------------------------------------------------------- */
+
+static bool all_released(struct relay *r)
+{
+    for (uint32_t i = 0; i < r->nagents; i++)
+        if (!r->agents[i].lost && !r->agents[i].gone)
+            return false;
+    return true;
+}
+
+static void *relay_main(void *arg)
+{
+    struct relay *r = arg;
+    pp_pool *pool = r->pool;
+    for (;;) {
+        uint32_t seen = atomic_load(&r->wake_seq);
+        bool any = read_agents(r);
+        check_agents(r);
+        int sig = atomic_exchange(&r->terminate_sig, 0);
+        pthread_mutex_lock(&pool->lock);
+        bool broken = pool->broken && !r->broken_seen;
+        if (broken) {
+            r->broken_seen = true;
+            fail_all(r);
+            sig = SIGKILL;
+        }
+        take_tasks(r);
+        bool drained = pool->shutdown && pool->unfinished == 0;
+        pthread_mutex_unlock(&pool->lock);
+        send_batches(r);
+        for (uint32_t i = 0; sig && i < r->nagents; i++)
+            if (!r->agents[i].lost && !r->agents[i].gone)
+                send_ctrl(r, &r->agents[i], CTRL_TERMINATE, sig);
+        if (drained && !r->exit_sent) {
+            r->exit_sent = true;
+            for (uint32_t i = 0; i < r->nagents; i++)
+                if (!r->agents[i].lost && !r->agents[i].gone)
+                    send_ctrl(r, &r->agents[i], CTRL_EXIT, 0);
+        }
+        pp__chan_progress(&r->c);
+        if (r->exit_sent && all_released(r))
+            break;
+        if (any)
+            pp__chan_active(&r->c);
+        uint64_t nap = pp__chan_nap(&r->c);
+        if (nap) {
+            atomic_store(&r->asleep, 1);
+            pp__futex_wait(&r->wake_seq, seen, false, pp__now_ns() + nap);
+            atomic_store(&r->asleep, 0);
+        } else {
+            pp__chan_sleep(0);
+        }
+    }
+    pthread_mutex_lock(&pool->lock);
+    pool->spawner_gone = true; /* every agent has released its processes */
+    pool->alive = 0;
+    pp__epoch_bump();
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+/* ---- the pool's hooks ---------------------------------------------------------- */
+
+static void relay_wake(struct pp_remote *remote)
+{
+    struct relay *r = (struct relay *)remote;
+    atomic_fetch_add(&r->wake_seq, 1);
+    if (atomic_load(&r->asleep))
+        pp__futex_wake(&r->wake_seq, 1, false);
+}
+
+static void relay_terminate(struct pp_remote *remote, int sig)
+{
+    struct relay *r = (struct relay *)remote;
+    atomic_store(&r->terminate_sig, sig);
+    relay_wake(remote);
+}
+
+static void relay_free(struct relay *r)
+{
+    for (uint32_t i = 0; i < r->nagents; i++) {
+        free(r->agents[i].batch.p);
+        free(r->agents[i].bigs.p);
+        free(r->agents[i].bigs.len);
+    }
+    free(r->agents);
+    free(r->jobs);
+    free(r->free_jobs);
+    free(r->c.sends);
+    pp__modtab_free(&r->tab);
+    free(r);
+}
+
+static void relay_stop(struct pp_remote *remote)
+{
+    struct relay *r = (struct relay *)remote;
+    if (r->thread_started)
+        pthread_join(r->thread, NULL);
+    pp__chan_flush(&r->c); /* what is left goes to agents that said goodbye */
+    MPI_Comm_free(&r->c.comm);
+    MPI_Finalize();
+    relay_free(r);
+}
+
+/* ---- start-up ------------------------------------------------------------------ */
+
+/* Waits for every agent's hello; PP_OK, PP_EINVAL (another executable) or PP_ESYS. */
+static int greet(struct relay *r, pp_stats *stats)
+{
+    uint64_t until = pp__now_ns() + HELLO_WAIT_NS;
+    int rc = PP_OK;
+    uint32_t base = 0;
+    for (uint32_t got = 0; got < r->nagents;) {
+        int flag = 0;
+        MPI_Status st;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, TAG_HELLO, r->c.comm, &flag, &st) != MPI_SUCCESS || pp__now_ns() > until)
+            return PP_ESYS;
+        if (!flag) {
+            pp__chan_sleep(100000);
+            continue;
+        }
+        struct wire_hello h = {0};
+        MPI_Recv(&h, sizeof h, MPI_BYTE, st.MPI_SOURCE, TAG_HELLO, r->c.comm, MPI_STATUS_IGNORE);
+        int ai = agent_index(r, st.MPI_SOURCE);
+        if (ai < 0)
+            continue;
+        struct agent *a = &r->agents[ai];
+        a->nworkers = h.nworkers;
+        a->window = 2 * h.nworkers;
+        a->last_heard = pp__now_ns();
+        if (!h.table_ok)
+            rc = PP_EINVAL;
+        if (h.cpus == 1 && h.nworkers > 1)
+            stats->ranks_bound++;
+        got++;
+    }
+    for (uint32_t i = 0; i < r->nagents; i++) {
+        r->agents[i].base = base;
+        base += r->agents[i].nworkers;
+        r->njobs += r->agents[i].window;
+    }
+    return rc;
+}
+
+int pp__relay_start(struct pp_chan *c, int nranks, struct pp_modtab *tab, const pp_config *config, pp_pool **out)
+{
+    *out = NULL;
+    struct relay *r = calloc(1, sizeof *r);
+    int rc = r ? PP_OK : PP_ENOMEM;
+    if (r) {
+        r->c = *c;
+        r->tab = *tab;
+        r->nagents = (uint32_t)nranks - 1;
+        r->agents = calloc(r->nagents, sizeof *r->agents);
+        rc = r->agents ? PP_OK : PP_ENOMEM;
+    }
+    size_t len = 0;
+    void *packed = rc == PP_OK ? pp__modtab_pack(tab, &len) : NULL;
+    uint64_t len64 = packed ? len : 0; /* 0 tells the agents to give up */
+    MPI_Bcast(&len64, 1, MPI_UINT64_T, 0, c->comm);
+    if (packed)
+        MPI_Bcast(packed, (int)len, MPI_BYTE, 0, c->comm);
+    free(packed);
+    if (!len64) {
+        rc = PP_ENOMEM;
+    } else {
+        for (uint32_t i = 0; i < r->nagents; i++)
+            r->agents[i].rank = (int)i + 1;
+    }
+    pp_stats stats = {0};
+    if (rc == PP_OK)
+        rc = greet(r, &stats);
+    uint32_t total = 0;
+    for (uint32_t i = 0; rc == PP_OK && i < r->nagents; i++)
+        total += r->agents[i].nworkers;
+    if (rc == PP_OK) {
+        r->jobs = calloc(r->njobs ? r->njobs : 1, sizeof *r->jobs);
+        r->free_jobs = malloc((r->njobs ? r->njobs : 1) * sizeof *r->free_jobs);
+        rc = r->jobs && r->free_jobs && total ? PP_OK : total ? PP_ENOMEM : PP_ESYS;
+        for (uint32_t j = 0; rc == PP_OK && j < r->njobs; j++)
+            r->free_jobs[r->nfree++] = r->njobs - 1 - j;
+    }
+    if (rc == PP_OK) {
+        r->ops = (struct pp_remote){.wake = relay_wake, .terminate = relay_terminate, .stop = relay_stop};
+        rc = pp__pool_create_remote(&r->pool, config, total, &r->ops);
+    }
+    if (rc == PP_OK) {
+        r->pool->stats.ranks_bound = stats.ranks_bound;
+        r->pool->stats.workers_started = total;
+        pp__chan_active(&r->c);
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int err = pthread_create(&r->thread, NULL, relay_main, r);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (err == 0) {
+            r->thread_started = true;
+            *out = r->pool;
+            return PP_OK;
+        }
+        rc = PP_ESYS;
+        r->pool->remote = NULL; /* destroyed as a pool with nothing to stop */
+        r->pool->spawner_gone = true;
+        pp_pool_destroy(r->pool);
+    }
+    /* tell whichever agents listen to leave, then finalize */
+    for (uint32_t i = 0; r && i < r->nagents; i++)
+        if (r->agents[i].rank)
+            send_ctrl(r, &r->agents[i], CTRL_EXIT, 0);
+    if (r) {
+        pp__chan_flush(&r->c);
+        MPI_Comm_free(&r->c.comm);
+        relay_free(r);
+    } else {
+        pp__modtab_free(tab);
+        MPI_Comm_free(&c->comm);
+    }
+    MPI_Finalize();
+    return rc;
+}
