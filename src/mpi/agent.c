@@ -11,10 +11,12 @@
  * the local pool's workers, so whatever a task does, the agent and its MPI
  * rank live on, and the failure is that task's future alone.
  *
- * The agent makes every MPI call from one thread. While tasks run it sleeps
- * in pp_wait on them (a completion wakes it at once), for at most the
+ * Finished tasks reach it through done-callbacks, which queue them and wake
+ * it; which tasks have started it reads every STARTED_SCAN_NS. The agent
+ * makes every MPI call from one thread. While tasks run it sleeps on the
+ * callbacks' wake-up word (a completion wakes it at once), for at most the
  * channel's backoff, so new tasks and control messages are seen within
- * PP_IDLE_MAX_NS; idle, it sleeps in the backoff alone. It reports at least
+ * BUSY_NAP_NS; idle, it sleeps in the backoff alone, up to IDLE_NAP_NS. It reports at least
  * every HEARTBEAT_NS (an empty report is the heartbeat); a master silent
  * for MASTER_LOST_NS is taken to be gone: the agent ends its pool and exits.
  */
@@ -23,6 +25,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,25 +33,32 @@
 
 #include "../pool.h"
 #include "../sync.h"
+#include <stdatomic.h>
 #include "procpool_mpi.h"
 #include "wire.h"
 
 #define HEARTBEAT_NS   100000000ull
 #define MASTER_LOST_NS 5000000000ull
+#define BUSY_NAP_NS    1000000ull /* longest poll interval while tasks run here */
+#define IDLE_NAP_NS    20000000ull /* and while none do: a task after a pause waits this long at most */
 
-struct entry {
-    uint64_t id;
-    pp_future *f;
-    bool started;
+#define STARTED_SCAN_NS 200000ull /* how often unstarted tasks are looked at */
+
+struct futures { /* a growing list */
+    pp_future **f;
+    size_t n, cap;
 };
 
 struct agent {
     struct pp_chan *c;
     pp_pool *pool;
     const struct pp_modtab *tab;
-    struct entry *e;
-    pp_future **fs; /* the entries' futures, for pp_wait */
-    size_t n, cap;
+    size_t running;         /* tasks submitted here, not yet reported finished */
+    struct futures waiting; /* tasks not yet seen started */
+    pthread_mutex_t done_lock;
+    struct futures done;    /* finished, to report (done callbacks add them) */
+    _Atomic uint32_t done_seq;
+    uint64_t scanned_at;
     struct pp_bytes started, results;
     uint32_t nstarted, nresults;
     struct pp_bigs bigs; /* large results, sent after the report */
@@ -85,23 +95,51 @@ static void fail_task(struct agent *a, uint64_t id, int status, const char *msg)
     add_result(a, (struct wire_result){.id = id, .status = status, .worker = -1}, msg, NULL);
 }
 
-static bool track(struct agent *a, uint64_t id, pp_future *f)
+static bool push(struct futures *l, pp_future *f)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? 2 * a->cap : 16;
-        struct entry *e = realloc(a->e, cap * sizeof *e);
-        if (e)
-            a->e = e;
-        pp_future **fs = realloc(a->fs, cap * sizeof *fs);
-        if (fs)
-            a->fs = fs;
-        if (!e || !fs)
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        pp_future **g = realloc(l->f, cap * sizeof *g);
+        if (!g)
             return false;
-        a->cap = cap;
+        l->f = g;
+        l->cap = cap;
     }
-    a->e[a->n] = (struct entry){.id = id, .f = f};
-    a->fs[a->n++] = f;
+    l->f[l->n++] = f;
     return true;
+}
+
+/* A local task finished (on the local pool's monitor thread, or at once). */
+static void on_done(pp_future *f, void *ud)
+{
+    struct agent *a = ud;
+    pthread_mutex_lock(&a->done_lock);
+    bool ok = push(&a->done, f);
+    pthread_mutex_unlock(&a->done_lock);
+    if (!ok) /* no memory: the agent finds it when it scans */
+        return;
+    atomic_fetch_add(&a->done_seq, 1);
+    pp__futex_wake(&a->done_seq, 1, false);
+}
+
+/* Follows a submitted task; false when it cannot be followed. The task's id
+   rides in its future's data pointer. */
+static bool track(struct agent *a, pp_future *f)
+{
+    if (!push(&a->waiting, f))
+        return false;
+    a->running++;
+    if (pp_future_add_done_callback(f, on_done, a) != PP_OK) {
+        a->waiting.n--;
+        a->running--;
+        return false;
+    }
+    return true;
+}
+
+static uint64_t id_of(const pp_future *f)
+{
+    return (uint64_t)(uintptr_t)pp_future_data(f);
 }
 
 /* Submits one task of a TASKS message; a large argument arrives now. */
@@ -110,7 +148,8 @@ static void take_task(struct agent *a, const struct wire_task *t, const unsigned
     char msg[128];
     pp_task_opts o = {.deadline = (double)t->deadline_ns / 1e9,
                       .cpu_limit = (double)t->cpu_limit_ns / 1e9,
-                      .result_hint = (size_t)t->result_hint};
+                      .result_hint = (size_t)t->result_hint,
+                      .data = (void *)(uintptr_t)t->id};
     pp_fn fn = pp__fn_decode(a->tab, t->fn_module, t->fn_off);
     void *buf = NULL;
     if (t->big) { /* received even when the task cannot run: it is on its way */
@@ -142,7 +181,7 @@ static void take_task(struct agent *a, const struct wire_task *t, const unsigned
     pp_future *f = NULL;
     int rc = buf ? pp_submit_buffer(a->pool, fn, buf, t->arg_len, &o, &f)
                  : pp_submit_opts(a->pool, fn, inline_arg, t->arg_len, &o, &f);
-    if (rc == PP_OK && !track(a, t->id, f)) {
+    if (rc == PP_OK && !track(a, f)) {
         pp_future_cancel(f);
         pp_future_release(f);
         rc = PP_ENOMEM;
@@ -186,8 +225,10 @@ static bool read_master(struct agent *a)
         struct wire_ctrl ctrl = {0};
         if (st.MPI_TAG == TAG_CTRL && len >= sizeof ctrl)
             memcpy(&ctrl, m, sizeof ctrl);
-        if (st.MPI_TAG == TAG_TASKS)
+        if (st.MPI_TAG == TAG_TASKS) {
             take_tasks(a, m, len);
+            pp__chan_active(a->c);
+        }
         free(m);
         if (ctrl.op == CTRL_TERMINATE)
             pp_pool_terminate(a->pool, ctrl.arg);
@@ -197,43 +238,70 @@ static bool read_master(struct agent *a)
     return true;
 }
 
-/* Notes started tasks and collects finished ones. */
-static void scan(struct agent *a)
+/* Notes the tasks that have started since the last look. */
+static void scan_started(struct agent *a)
 {
-    for (size_t i = 0; i < a->n;) {
-        struct entry *e = &a->e[i];
-        if (!e->started && (pp_future_running(e->f) || pp_future_done(e->f))) {
-            e->started = true;
-            pp__bytes_put(&a->started, &e->id, sizeof e->id);
-            a->nstarted++;
-        }
-        if (!pp_future_done(e->f)) {
+    uint64_t now = pp__now_ns();
+    if (now - a->scanned_at < STARTED_SCAN_NS)
+        return;
+    a->scanned_at = now;
+    for (size_t i = 0; i < a->waiting.n;) {
+        pp_future *f = a->waiting.f[i];
+        if (!pp_future_running(f) && !pp_future_done(f)) {
             i++;
             continue;
         }
-        pp_future *f = e->f;
-        int code = 0;
-        const char *msg = NULL;
-        int status = pp_future_exception(f, 0, &code, &msg);
-        pp_task_info info = {0};
-        pp_future_info(f, &info);
-        struct wire_result r = {.id = e->id,
-                                .status = status,
-                                .code = code,
-                                .worker = info.worker_id,
-                                .pid = info.pid,
-                                .len = f->result ? f->result_len : 0,
-                                .run_ns = (uint64_t)(info.wall_s * 1e9),
-                                .user_us = (uint64_t)(info.user_cpu_s * 1e6),
-                                .sys_us = (uint64_t)(info.sys_cpu_s * 1e6),
-                                .peak_rss = info.peak_rss_bytes};
-        if (status != PP_OK && status != PP_ECRASHED)
-            r.len = 0; /* a crashed task keeps what it reserved (map.c reads it) */
-        add_result(a, r, msg, f->result);
-        pp_future_release(f);
-        a->e[i] = a->e[--a->n];
-        a->fs[i] = a->fs[a->n];
+        uint64_t id = id_of(f);
+        pp__bytes_put(&a->started, &id, sizeof id);
+        a->nstarted++;
+        a->waiting.f[i] = a->waiting.f[--a->waiting.n];
     }
+}
+
+/* Turns a finished task into a result record, and lets its future go. */
+static void finish(struct agent *a, pp_future *f)
+{
+    for (size_t i = 0; i < a->waiting.n; i++)
+        if (a->waiting.f[i] == f) { /* finished before a scan saw it start */
+            uint64_t id = id_of(f);
+            pp__bytes_put(&a->started, &id, sizeof id);
+            a->nstarted++;
+            a->waiting.f[i] = a->waiting.f[--a->waiting.n];
+            break;
+        }
+    int code = 0;
+    const char *msg = NULL;
+    int status = pp_future_exception(f, 0, &code, &msg);
+    pp_task_info info = {0};
+    pp_future_info(f, &info);
+    struct wire_result r = {.id = id_of(f),
+                            .status = status,
+                            .code = code,
+                            .worker = info.worker_id,
+                            .pid = info.pid,
+                            .len = f->result ? f->result_len : 0,
+                            .run_ns = (uint64_t)(info.wall_s * 1e9),
+                            .user_us = (uint64_t)(info.user_cpu_s * 1e6),
+                            .sys_us = (uint64_t)(info.sys_cpu_s * 1e6),
+                            .peak_rss = info.peak_rss_bytes};
+    if (status != PP_OK && status != PP_ECRASHED)
+        r.len = 0; /* a crashed task keeps what it reserved (map.c reads it) */
+    add_result(a, r, msg, f->result);
+    pp_future_release(f);
+    a->running--;
+}
+
+/* Collects what finished since the last round; true if anything did. */
+static bool collect(struct agent *a)
+{
+    pthread_mutex_lock(&a->done_lock);
+    struct futures done = a->done;
+    a->done = (struct futures){0};
+    pthread_mutex_unlock(&a->done_lock);
+    for (size_t i = 0; i < done.n; i++)
+        finish(a, done.f[i]);
+    free(done.f);
+    return done.n > 0;
 }
 
 /* Sends the round's report (or a heartbeat), then its large results. */
@@ -264,25 +332,25 @@ static void report(struct agent *a)
 _Noreturn void pp__agent_main(struct pp_chan *c, pp_pool *local, const struct pp_modtab *tab)
 {
     struct agent a = {.c = c, .pool = local, .tab = tab};
+    prctl(PR_SET_TIMERSLACK, 1000UL); /* its short naps are meant: no 50 us of slack on each */
+    pthread_mutex_init(&a.done_lock, NULL);
     a.last_heard = a.last_sent = pp__now_ns();
     pp__chan_active(c);
     while (read_master(&a) && pp__now_ns() - a.last_heard < MASTER_LOST_NS) {
-        size_t before = a.nresults + a.nstarted;
-        scan(&a);
-        if (a.nresults + a.nstarted != before)
+        uint32_t seen = atomic_load(&a.done_seq);
+        if (collect(&a))
             pp__chan_active(c);
+        scan_started(&a);
         report(&a);
         pp__chan_progress(c);
-        uint64_t nap = pp__chan_nap(c);
-        if (a.n && nap)
-            pp_wait(a.fs, a.n, (double)nap / 1e9, PP_FIRST_COMPLETED); /* a completion ends it */
+        uint64_t nap = pp__chan_nap(c, a.running ? BUSY_NAP_NS : IDLE_NAP_NS);
+        if (a.running && nap) /* a completion ends the nap */
+            pp__futex_wait(&a.done_seq, seen, false, pp__now_ns() + nap);
         else
             pp__chan_sleep(nap);
     }
     pp_pool_terminate(local, SIGKILL); /* tasks still here have nobody to go to */
-    for (size_t i = 0; i < a.n; i++)
-        pp_future_release(a.e[i].f);
-    pp_pool_destroy(local);
+    pp_pool_destroy(local);            /* runs the last callbacks; their futures are freed with it */
     pp__chan_send(c, 0, TAG_BYE, NULL, 0, false);
     pp__chan_flush(c);
     MPI_Comm_free(&c->comm);

@@ -99,7 +99,6 @@ int pp__chan_send(struct pp_chan *c, int dest, int tag, void *buf, uint64_t len,
     } while (rc == PP_OK && at < len);
     if (rc != PP_OK && owned)
         free(buf);
-    pp__chan_active(c);
     return rc;
 }
 
@@ -112,7 +111,6 @@ int pp__chan_recv_big(struct pp_chan *c, int src, void *buf, uint64_t len)
             return PP_ESYS;
         at += n;
     } while (at < len);
-    pp__chan_active(c);
     return PP_OK;
 }
 
@@ -123,7 +121,6 @@ void *pp__chan_recv(struct pp_chan *c, const MPI_Status *st, size_t *len)
     void *buf = malloc(count > 0 ? (size_t)count : 1);
     int rc = MPI_Recv(buf ? buf : &count, buf ? count : 0, MPI_BYTE, st->MPI_SOURCE, st->MPI_TAG, c->comm,
                       MPI_STATUS_IGNORE);
-    pp__chan_active(c);
     if (!buf || rc != MPI_SUCCESS) {
         free(buf);
         return NULL;
@@ -158,16 +155,17 @@ void pp__chan_flush(struct pp_chan *c)
 void pp__chan_active(struct pp_chan *c)
 {
     c->active_at = pp__now_ns();
-    c->nap_ns = 0;
 }
 
-uint64_t pp__chan_nap(struct pp_chan *c)
+uint64_t pp__chan_nap(struct pp_chan *c, uint64_t max_ns)
 {
-    if (c->nsends || pp__now_ns() - c->active_at < PP_SPIN_NS)
+    uint64_t idle = pp__now_ns() - c->active_at;
+    if (idle < PP_SPIN_NS)
         return 0;
-    uint64_t nap = c->nap_ns ? c->nap_ns : 1000;
-    c->nap_ns = nap * 2 > PP_IDLE_MAX_NS ? PP_IDLE_MAX_NS : nap * 2;
-    return nap;
+    if (c->nsends && max_ns > PP_SENDING_NAP_NS)
+        max_ns = PP_SENDING_NAP_NS;
+    uint64_t nap = idle / PP_NAP_SHARE;
+    return nap > max_ns ? max_ns : nap;
 }
 
 void pp__chan_sleep(uint64_t ns)

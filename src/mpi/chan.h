@@ -7,10 +7,19 @@
  * when the channel owns it. Receives block only for a TAG_BIG whose header
  * has arrived, that is, whose send is already posted.
  *
- * Waiting for work costs nothing while a rank idles: it polls, and between
- * polls sleeps for a time that doubles from nothing to PP_IDLE_MAX_NS once it
- * has been idle for PP_SPIN_NS (pp__chan_nap). A rank with a send in flight
- * polls without sleeping, so a large transfer is never paced by the sleeps.
+ * Waiting for work costs next to nothing while a rank idles: it polls, and
+ * between polls sleeps, once it has been idle for PP_SPIN_NS, for an eighth
+ * of the time it has been idle, up to a cap the caller gives (pp__chan_nap).
+ * So a message that ends a pause waits at most an eighth of the pause (an
+ * agent that napped a fixed 20 ms between two map chunks was measured to cut
+ * map throughput tenfold), and a long pause costs few wake-ups. A wake-up
+ * is dear on a virtual machine (a bare 2 ms sleep loop measured 2.2 % CPU on
+ * the 2-core build machine, 5 ms 1.0 %), so the caps are long while nothing
+ * is in flight and short while tasks run. A rank with a send in flight
+ * sleeps PP_SENDING_NAP_NS at most, so a large transfer is not paced by the
+ * sleeps; it never spins for it (spinning ranks that wait on each other's
+ * transfers were measured to starve the workers of an oversubscribed machine
+ * and cut map throughput tenfold).
  */
 #ifndef PP_MPI_CHAN_H
 #define PP_MPI_CHAN_H
@@ -20,8 +29,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PP_SPIN_NS     50000ull   /* keep polling this long after the last event */
-#define PP_IDLE_MAX_NS 2000000ull /* longest sleep between polls */
+#define PP_SPIN_NS        50000ull /* keep polling this long after the last event */
+#define PP_SENDING_NAP_NS 20000ull /* longest sleep while a send is in flight */
+#define PP_NAP_SHARE      8        /* a sleep is at most this share of the time idle so far */
 
 struct pp_send {
     MPI_Request req;
@@ -33,7 +43,6 @@ struct pp_chan {
     struct pp_send *sends;
     size_t nsends, cap;
     uint64_t active_at; /* the last event (CLOCK_MONOTONIC ns) */
-    uint64_t nap_ns;    /* the next sleep */
 };
 
 /* A growing message: records appended at 8-byte boundaries. */
@@ -70,11 +79,11 @@ void pp__chan_progress(struct pp_chan *c);
 /* Waits for every send (ranks that stopped listening are not waited for:
    call it only toward live ranks). */
 void pp__chan_flush(struct pp_chan *c);
-/* Something happened: poll at full speed for a while. */
+/* Work moved (tasks, results; not heartbeats): poll at full speed for a while. */
 void pp__chan_active(struct pp_chan *c);
 /* Nothing happened this round: how long to sleep before the next poll (0:
-   just yield the core), growing the sleep after this one. */
-uint64_t pp__chan_nap(struct pp_chan *c);
+   just yield the core), at most max_ns. */
+uint64_t pp__chan_nap(struct pp_chan *c, uint64_t max_ns);
 /* Sleeps for a nap (0: yields the core). */
 void pp__chan_sleep(uint64_t ns);
 

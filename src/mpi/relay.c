@@ -8,10 +8,14 @@
  * them to agents, and they end when the relay settles them
  * (pp__settle_taken). The relay thread makes every MPI call of rank 0.
  *
- * Each agent holds at most a window of 2 x its workers tasks (so every
- * worker has one running and one waiting, and no agent hoards the backlog);
- * a task goes to the live agent with the most free room, the lowest rank
- * first, so a serial round trip always finds the same warm agent. A task is
+ * Each agent holds a window of tasks: 2 x its workers (every worker has one
+ * running and one waiting), plus, once its tasks are seen to be short, as
+ * many more as its workers run in REFILL_NS at the tasks' recent pace (the time to refill it), up to
+ * WINDOW_MAX and while the extra tasks' arguments stay under WINDOW_BYTES.
+ * So long tasks are never hoarded by one agent while others idle, and tiny
+ * ones travel hundreds to a message. A task goes to the live agent with the
+ * most free room, the lowest rank first, so a serial round trip always finds
+ * the same warm agent. A task is
  * "running" from the moment it is sent, as Python's executor counts tasks in
  * its call queue: it can no longer be cancelled.
  *
@@ -32,6 +36,7 @@
 #include "relay.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +48,18 @@
 #include "wire.h"
 
 #define LOST_NS      600000000ull
+#define REFILL_NS    500000ull
+#define WINDOW_MAX   512u
+#define WINDOW_BYTES ((uint64_t)64 << 20)
 #define PING_NS      100000000ull
 #define HELLO_WAIT_NS 60000000000ull
+#define BUSY_NAP_NS   1000000ull /* longest poll interval while agents hold tasks */
+#define IDLE_NAP_NS   50000000ull /* and while none do (a submit wakes the relay at once) */
 
 struct agent {
     int rank;
-    uint32_t nworkers, window, inflight;
+    uint32_t nworkers, inflight;
+    uint64_t inflight_bytes; /* arguments of the tasks it holds */
     uint32_t base; /* its first worker's number in the pool */
     uint64_t last_heard;
     bool lost, gone;
@@ -59,6 +70,7 @@ struct agent {
 
 struct job {
     pp_future *f; /* NULL: free */
+    uint64_t bytes; /* its argument's */
     uint32_t gen, agent;
     bool started;
 };
@@ -77,6 +89,7 @@ struct relay {
     _Atomic uint32_t wake_seq, asleep;
     _Atomic int terminate_sig;
     bool exit_sent, broken_seen;
+    uint64_t run_ns; /* tasks' recent run time (moving average; 0: none yet) */
     uint64_t pinged_at;
 };
 
@@ -107,6 +120,7 @@ static struct job *job_of(struct relay *r, uint64_t id, uint32_t agent)
 static void drop_job(struct relay *r, struct job *jb)
 {
     r->agents[jb->agent].inflight--;
+    r->agents[jb->agent].inflight_bytes -= jb->bytes;
     jb->f = NULL;
     jb->gen++;
     r->free_jobs[r->nfree++] = (uint32_t)(jb - r->jobs);
@@ -125,15 +139,28 @@ static void lose(struct relay *r, uint32_t ai, uint64_t silent_ns);
 
 /* ---- sending tasks (pool lock held) ------------------------------------------ */
 
+static uint32_t window_of(const struct relay *r, const struct agent *a)
+{
+    uint64_t base = 2 * (uint64_t)a->nworkers;
+    if (!r->run_ns || a->inflight_bytes >= WINDOW_BYTES)
+        return (uint32_t)base;
+    uint64_t w = base + a->nworkers * REFILL_NS / r->run_ns;
+    return w > WINDOW_MAX ? (base > WINDOW_MAX ? (uint32_t)base : WINDOW_MAX) : (uint32_t)w;
+}
+
 static struct agent *roomiest(struct relay *r)
 {
     struct agent *best = NULL;
+    uint32_t best_room = 0;
     for (uint32_t i = 0; i < r->nagents; i++) {
         struct agent *a = &r->agents[i];
-        if (a->lost || a->gone || a->inflight >= a->window)
+        uint32_t w = window_of(r, a);
+        if (a->lost || a->gone || a->inflight >= w)
             continue;
-        if (!best || a->window - a->inflight > best->window - best->inflight)
+        if (!best || w - a->inflight > best_room) {
             best = a;
+            best_room = w - a->inflight;
+        }
     }
     return best;
 }
@@ -186,8 +213,9 @@ static bool pack_task(struct relay *r, struct agent *a, pp_future *f)
     if (t.big)
         memcpy(copy, arg, len);
     r->nfree--;
-    r->jobs[j] = (struct job){.f = f, .gen = r->jobs[j].gen, .agent = (uint32_t)(a - r->agents)};
+    r->jobs[j] = (struct job){.f = f, .bytes = len, .gen = r->jobs[j].gen, .agent = (uint32_t)(a - r->agents)};
     a->inflight++;
+    a->inflight_bytes += len;
     a->count++;
     return true;
 }
@@ -211,6 +239,7 @@ static void send_batches(struct relay *r)
         if (!a->count)
             continue;
         memcpy(a->batch.p, &a->count, 4);
+        pp__chan_active(&r->c);
         int rc = pp__chan_send(&r->c, a->rank, TAG_TASKS, a->batch.p, a->batch.len, true);
         pp__bigs_send(&r->c, a->rank, &a->bigs, rc != PP_OK);
         a->batch = (struct pp_bytes){0};
@@ -225,6 +254,7 @@ static void send_batches(struct relay *r)
 
 /* ---- what agents report ------------------------------------------------------ */
 
+/* One result (pool lock held; released while a large result arrives). */
 static void read_result(struct relay *r, uint32_t ai, const struct wire_result *w, const unsigned char *msg,
                         const unsigned char *data)
 {
@@ -236,7 +266,6 @@ static void read_result(struct relay *r, uint32_t ai, const struct wire_result *
     pp_block block = {0};
     int status = w->status;
     if (w->big) { /* straight into the arena: the future keeps the block */
-        pthread_mutex_lock(&r->pool->lock);
         int rc = pp__arena_alloc(&r->pool->arena, w->len, &block);
         pthread_mutex_unlock(&r->pool->lock);
         void *into = rc == PP_OK ? pp__block_ptr(&r->pool->arena, block) : malloc(w->len);
@@ -246,8 +275,10 @@ static void read_result(struct relay *r, uint32_t ai, const struct wire_result *
             free(into);
             status = status == PP_OK ? PP_ENOMEM : status;
         }
+        pthread_mutex_lock(&r->pool->lock);
     }
-    uint64_t now = pp__now_ns();
+    uint64_t now = pp__now_ns(), run = w->run_ns > 1000 ? w->run_ns : 1000;
+    r->run_ns = r->run_ns ? (3 * r->run_ns + run) / 4 : run;
     struct pp_outcome o = {.status = status,
                            .code = w->code,
                            .message = n ? text : NULL,
@@ -261,18 +292,16 @@ static void read_result(struct relay *r, uint32_t ai, const struct wire_result *
                            .block = block,
                            .bytes = data,
                            .len = block.off || !w->big ? w->len : 0};
-    pthread_mutex_lock(&r->pool->lock);
     struct job *jb = job_of(r, w->id, ai);
     if (!jb) {
         pp__arena_free(&r->pool->arena, &block);
-    } else {
-        pp_future *f = jb->f;
-        drop_job(r, jb);
-        pp__settle_taken(r->pool, f, &o);
-        if (status == PP_EBROKEN || (status == PP_ECRASHED && r->pool->cfg.on_crash == PP_BREAK_POOL))
-            pp__break_pool(r->pool, PP_EBROKEN);
+        return;
     }
-    pthread_mutex_unlock(&r->pool->lock);
+    pp_future *f = jb->f;
+    drop_job(r, jb);
+    pp__settle_taken(r->pool, f, &o);
+    if (status == PP_EBROKEN || (status == PP_ECRASHED && r->pool->cfg.on_crash == PP_BREAK_POOL))
+        pp__break_pool(r->pool, PP_EBROKEN);
 }
 
 static void read_report(struct relay *r, uint32_t ai, const unsigned char *m, size_t len)
@@ -292,19 +321,19 @@ static void read_report(struct relay *r, uint32_t ai, const unsigned char *m, si
         if (jb)
             jb->started = true;
     }
-    pthread_mutex_unlock(&r->pool->lock);
     for (uint32_t i = 0; i < head[1] && len - at >= sizeof(struct wire_result); i++) {
         struct wire_result w;
         memcpy(&w, m + at, sizeof w);
         at += sizeof w;
         uint64_t inline_len = w.big ? 0 : w.len;
         if (w.msg_len > len - at || inline_len > len - at - wire_pad8(w.msg_len))
-            return;
+            break;
         const unsigned char *msg = m + at;
         at += wire_pad8(w.msg_len);
         read_result(r, ai, &w, msg, m + at);
         at += wire_pad8(inline_len);
     }
+    pthread_mutex_unlock(&r->pool->lock);
 }
 
 static int agent_index(struct relay *r, int rank)
@@ -318,7 +347,6 @@ static bool read_agents(struct relay *r)
     int flag = 0;
     MPI_Status st;
     while (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, r->c.comm, &flag, &st) == MPI_SUCCESS && flag) {
-        any = true;
         size_t len = 0;
         int ai = agent_index(r, st.MPI_SOURCE);
         unsigned char *m = pp__chan_recv(&r->c, &st, &len);
@@ -327,8 +355,10 @@ static bool read_agents(struct relay *r)
             continue;
         }
         r->agents[ai].last_heard = pp__now_ns();
-        if (st.MPI_TAG == TAG_REPORT && m)
+        if (st.MPI_TAG == TAG_REPORT && m && len > 8) { /* not a bare heartbeat */
             read_report(r, (uint32_t)ai, m, len);
+            any = true;
+        }
         else if (st.MPI_TAG == TAG_BYE)
             r->agents[ai].gone = true;
         free(m);
@@ -410,6 +440,7 @@ static void *relay_main(void *arg)
 {
     struct relay *r = arg;
     pp_pool *pool = r->pool;
+    prctl(PR_SET_TIMERSLACK, 1000UL); /* its short naps are meant: no 50 us of slack on each */
     for (;;) {
         uint32_t seen = atomic_load(&r->wake_seq);
         bool any = read_agents(r);
@@ -440,7 +471,7 @@ static void *relay_main(void *arg)
             break;
         if (any)
             pp__chan_active(&r->c);
-        uint64_t nap = pp__chan_nap(&r->c);
+        uint64_t nap = pp__chan_nap(&r->c, r->nfree < r->njobs ? BUSY_NAP_NS : IDLE_NAP_NS);
         if (nap) {
             atomic_store(&r->asleep, 1);
             pp__futex_wait(&r->wake_seq, seen, false, pp__now_ns() + nap);
@@ -524,7 +555,6 @@ static int greet(struct relay *r, pp_stats *stats)
             continue;
         struct agent *a = &r->agents[ai];
         a->nworkers = h.nworkers;
-        a->window = 2 * h.nworkers;
         a->last_heard = pp__now_ns();
         if (!h.table_ok)
             rc = PP_EINVAL;
@@ -535,7 +565,7 @@ static int greet(struct relay *r, pp_stats *stats)
     for (uint32_t i = 0; i < r->nagents; i++) {
         r->agents[i].base = base;
         base += r->agents[i].nworkers;
-        r->njobs += r->agents[i].window;
+        r->njobs += 2 * r->agents[i].nworkers > WINDOW_MAX ? 2 * r->agents[i].nworkers : WINDOW_MAX;
     }
     return rc;
 }

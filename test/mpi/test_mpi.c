@@ -500,6 +500,11 @@ int main(int argc, char **argv)
     signal(SIGALRM, on_alarm);
     alarm(120);
     pp_pool *pool = NULL;
+    EXPECT(pp_mpi_rank() == -1);
+    EXPECT_RC(pp_mpi_init(&argc, &argv, &(pp_config){.max_workers = 2}, NULL), PP_EINVAL);
+    EXPECT_RC(pp_mpi_init(&argc, &argv, &(pp_config){.max_workers = -1}, &pool), PP_EINVAL);
+    EXPECT_RC(pp_mpi_init(&argc, &argv, &(pp_config){.on_crash = 99}, &pool), PP_EINVAL);
+    EXPECT(pool == NULL && pp_mpi_rank() == -1);
     int rc = pp_mpi_init(&argc, &argv, &(pp_config){.max_workers = 2}, &pool);
     if (rc != PP_OK) {
         fprintf(stderr, "FAIL: pp_mpi_init: %s\n", pp_strerror(rc));
