@@ -40,6 +40,7 @@
 #define _GNU_SOURCE
 #include "dispatch.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -653,17 +654,34 @@ void pp__return_taken(pp_pool *pool, pp_future *f)
     pp__epoch_bump();
 }
 
+void *pp__taken_room(pp_pool *pool, pp_future *f, size_t len)
+{
+    uint64_t at = pp__align16(f->u.in.arg_len);
+    if (f->block.off && at <= f->block.size && len <= f->block.size - at)
+        return (char *)pp__block_ptr(&pool->arena, f->block) + at; /* as a local worker would */
+    if (f->block.off)
+        f->u.in.arg_len = 0; /* the argument is gone: the block below holds the result alone */
+    pp__arena_free(&pool->arena, &f->block);
+    if (pp__arena_alloc(&pool->arena, len, &f->block) != PP_OK)
+        return NULL;
+    return pp__block_ptr(&pool->arena, f->block);
+}
+
 int pp__settle_taken(pp_pool *pool, pp_future *f, const struct pp_outcome *o)
 {
+    const char *base = f->block.off ? pp__block_ptr(&pool->arena, f->block) : NULL;
+    const char *bytes = o->bytes;
+    bool in_block = base && bytes >= base && bytes - base <= (ptrdiff_t)f->block.size &&
+                    o->len <= f->block.size - (uint64_t)(bytes - base);
     drop_heap_arg(f);
-    pp__arena_free(&pool->arena, &f->block);
+    if (!in_block)
+        pp__arena_free(&pool->arena, &f->block);
     set_cost(f, o->cost);
     f->worker = (int16_t)o->worker;
     f->pid = o->pid;
     int status = o->status;
-    if (o->block.off) {
-        f->block = o->block;
-        f->result = pp__block_ptr(&pool->arena, o->block);
+    if (in_block) {
+        f->result = bytes;
         f->result_len = o->len;
     } else if (o->len <= sizeof f->small) {
         if (o->len)

@@ -50,15 +50,14 @@ void pp__break_pool(pp_pool *pool, int status);
 int pp__arg_block(pp_pool *pool, uint64_t len, uint64_t result_hint, pp_block *out);
 void pp__future_free(pp_future *f);
 
-/* What a task run by a remote backend ended with. The result is either
-   block (an arena block the backend filled with len bytes; the future takes
-   it) or len bytes at bytes, copied. */
+/* What a task run by a remote backend ended with: len result bytes at
+   bytes, copied, or kept where they are when they lie in the task's room
+   (pp__taken_room). */
 struct pp_outcome {
     int status, code;
     const char *message; /* NULL: none */
     struct pp_cost cost;
     int worker, pid;
-    pp_block block;
     const void *bytes;
     size_t len;
 };
@@ -67,6 +66,11 @@ struct pp_outcome {
 pp_future *pp__take_queued(pp_pool *pool);
 /* A taken task's argument. Its spec is f->u.in.spec until it is settled. */
 void pp__taken_arg(const pp_pool *pool, const pp_future *f, const void **arg, size_t *len);
+/* Arena room for a taken task's result of len bytes: behind its argument
+   when the block has room (as a local worker's result), else a block of its
+   own, which replaces the argument's (call it only once the argument has
+   been read). NULL: no memory. */
+void *pp__taken_room(pp_pool *pool, pp_future *f, size_t len);
 /* Puts a taken task back at the head of the backlog (its runner was lost
    before it started). */
 void pp__return_taken(pp_pool *pool, pp_future *f);

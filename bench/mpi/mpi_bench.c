@@ -6,7 +6,7 @@
  *   tiny      tasks/s, all submitted, then all collected
  *   roundtrip serial submit + result, median microseconds
  *   map       pp_map items/s at chunksize 1000
- *   echo1m    1 MiB echoes/s, 64 in flight
+ *   echo1m    1 MiB echoes/s, 400 submitted, then collected (median of 3 batches)
  *   idle      CPU % over 2 s of an idle pool (after a warm-up, before the
  *             large payloads, whose memory the pool then gives back): rank 0,
  *             and the busiest agent
@@ -222,8 +222,11 @@ int main(int argc, char **argv)
     emit("tiny", tiny(pool, 50000 / div), "tasks/s");
     emit("roundtrip", roundtrip_us(pool, 5000 / div), "us");
     emit("map", map_rate(pool, 2000000 / div), "items/s");
-    echo_rate(pool, 8);
-    emit("echo1m", echo_rate(pool, 400 / div), "echoes/s");
+    double e[3];
+    for (int k = 0; k < 3; k++) /* a batch job runs batch after batch: the median of three */
+        e[k] = echo_rate(pool, 400 / div);
+    qsort(e, 3, sizeof e[0], by_value);
+    emit("echo1m", e[1], "echoes/s");
     pp_stats s;
     pp_pool_stats(pool, &s);
     printf("{\"impl\": \"procpool\", \"metric\": \"workers\", \"value\": %d, \"unit\": \"over %d agents bound %u\"}\n",

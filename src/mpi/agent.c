@@ -65,22 +65,25 @@ struct agent {
     uint64_t last_sent, last_heard;
 };
 
-/* Adds a result record: status, code, message, result bytes, cost. */
-static void add_result(struct agent *a, struct wire_result r, const char *msg, const void *data)
+static void release_future(void *f)
+{
+    pp_future_release(f);
+}
+
+/* Adds a result record: status, code, message, result bytes, cost. A large
+   result is sent from where it lies, the future f's result: the record then
+   takes f, released once sent (returns true). */
+static bool add_result(struct agent *a, struct wire_result r, const char *msg, const void *data, pp_future *f)
 {
     r.msg_len = msg ? (uint32_t)strnlen(msg, PP_MESSAGE_MAX) : 0;
-    void *copy = NULL;
     if (r.len > WIRE_INLINE) {
-        copy = malloc(r.len);
-        if (!copy || !pp__bigs_add(&a->bigs, copy, r.len)) {
-            free(copy);
-            r = (struct wire_result){.id = r.id, .status = PP_ENOMEM, .worker = -1};
-            msg = "the agent had no memory for the result";
-            r.msg_len = (uint32_t)strlen(msg);
-            copy = NULL;
-        } else {
-            memcpy(copy, data, r.len);
+        if (f && pp__bigs_add(&a->bigs, (void *)data, r.len, (struct pp_release){release_future, f})) {
             r.big = 1;
+        } else {
+            r = (struct wire_result){.id = r.id, .status = PP_ENOMEM, .worker = -1};
+            msg = "the agent had no memory to send the result";
+            r.msg_len = (uint32_t)strlen(msg);
+            f = NULL;
         }
     }
     pp__bytes_put(&a->results, &r, sizeof r);
@@ -88,11 +91,12 @@ static void add_result(struct agent *a, struct wire_result r, const char *msg, c
     if (!r.big)
         pp__bytes_put(&a->results, data, r.len);
     a->nresults++;
+    return r.big;
 }
 
 static void fail_task(struct agent *a, uint64_t id, int status, const char *msg)
 {
-    add_result(a, (struct wire_result){.id = id, .status = status, .worker = -1}, msg, NULL);
+    add_result(a, (struct wire_result){.id = id, .status = status, .worker = -1}, msg, NULL, NULL);
 }
 
 static bool push(struct futures *l, pp_future *f)
@@ -286,8 +290,8 @@ static void finish(struct agent *a, pp_future *f)
                             .peak_rss = info.peak_rss_bytes};
     if (status != PP_OK && status != PP_ECRASHED)
         r.len = 0; /* a crashed task keeps what it reserved (map.c reads it) */
-    add_result(a, r, msg, f->result);
-    pp_future_release(f);
+    if (!add_result(a, r, msg, f->result, f))
+        pp_future_release(f);
     a->running--;
 }
 
@@ -318,7 +322,7 @@ static void report(struct agent *a)
     if (a->results.len)
         pp__bytes_put(&m, a->results.p, a->results.len);
     if (!m.failed) {
-        pp__chan_send(a->c, 0, TAG_REPORT, m.p, m.len, true);
+        pp__chan_send(a->c, 0, TAG_REPORT, m.p, m.len, pp__release_free(m.p));
         pp__bigs_send(a->c, 0, &a->bigs, false);
         a->started.len = a->results.len = 0;
         a->nstarted = a->nresults = 0;
@@ -349,9 +353,15 @@ _Noreturn void pp__agent_main(struct pp_chan *c, pp_pool *local, const struct pp
         else
             pp__chan_sleep(nap);
     }
+    if (pp__now_ns() - a.last_heard >= MASTER_LOST_NS)
+        pp__chan_forget(c, 0); /* nobody reads what is on its way */
+    else
+        pp__chan_flush(c); /* large results are read from the pool's memory */
     pp_pool_terminate(local, SIGKILL); /* tasks still here have nobody to go to */
     pp_pool_destroy(local);            /* runs the last callbacks; their futures are freed with it */
-    pp__chan_send(c, 0, TAG_BYE, NULL, 0, false);
+    pp__chan_send(c, 0, TAG_BYE, NULL, 0, (struct pp_release){0});
+    if (pp__now_ns() - a.last_heard >= MASTER_LOST_NS)
+        pp__chan_forget(c, 0);
     pp__chan_flush(c);
     MPI_Comm_free(&c->comm);
     MPI_Finalize();

@@ -39,22 +39,28 @@ void *pp__bytes_put(struct pp_bytes *b, const void *data, size_t n)
     return at;
 }
 
-bool pp__bigs_add(struct pp_bigs *q, void *p, uint64_t len)
+static void release_now(struct pp_release r)
+{
+    if (r.fn)
+        r.fn(r.ud);
+}
+
+struct pp_release pp__release_free(void *buf)
+{
+    return (struct pp_release){.fn = free, .ud = buf};
+}
+
+bool pp__bigs_add(struct pp_bigs *q, void *p, uint64_t len, struct pp_release release)
 {
     if (q->n == q->cap) {
         size_t cap = q->cap ? 2 * q->cap : 8;
-        void **ps = realloc(q->p, cap * sizeof *ps);
-        if (ps)
-            q->p = ps;
-        uint64_t *ls = realloc(q->len, cap * sizeof *ls);
-        if (ls)
-            q->len = ls;
-        if (!ps || !ls)
+        struct pp_big *b = realloc(q->b, cap * sizeof *b);
+        if (!b)
             return false;
+        q->b = b;
         q->cap = cap;
     }
-    q->p[q->n] = p;
-    q->len[q->n++] = len;
+    q->b[q->n++] = (struct pp_big){p, len, release};
     return true;
 }
 
@@ -62,14 +68,14 @@ void pp__bigs_send(struct pp_chan *c, int dest, struct pp_bigs *q, bool skip)
 {
     for (size_t i = 0; i < q->n; i++) {
         if (skip)
-            free(q->p[i]);
+            release_now(q->b[i].release);
         else
-            pp__chan_send(c, dest, TAG_BIG, q->p[i], q->len[i], true);
+            pp__chan_send(c, dest, TAG_BIG, q->b[i].p, q->b[i].len, q->b[i].release);
     }
     q->n = 0;
 }
 
-static int post(struct pp_chan *c, int dest, int tag, void *buf, int count, void *owned)
+static int post(struct pp_chan *c, int dest, int tag, void *buf, int count, struct pp_release release)
 {
     if (c->nsends == c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 16;
@@ -82,23 +88,24 @@ static int post(struct pp_chan *c, int dest, int tag, void *buf, int count, void
     struct pp_send *s = &c->sends[c->nsends];
     if (MPI_Isend(buf, count, MPI_BYTE, dest, tag, c->comm, &s->req) != MPI_SUCCESS)
         return PP_ESYS;
-    s->owned = owned;
+    s->dest = dest;
+    s->release = release;
     c->nsends++;
     return PP_OK;
 }
 
-int pp__chan_send(struct pp_chan *c, int dest, int tag, void *buf, uint64_t len, bool owned)
+int pp__chan_send(struct pp_chan *c, int dest, int tag, void *buf, uint64_t len, struct pp_release release)
 {
     int rc = PP_OK;
     uint64_t at = 0;
     do {
         uint64_t n = len - at < WIRE_PIECE ? len - at : WIRE_PIECE;
         bool last = at + n == len;
-        rc = post(c, dest, tag, (char *)buf + at, (int)n, last && owned ? buf : NULL);
+        rc = post(c, dest, tag, (char *)buf + at, (int)n, last ? release : (struct pp_release){0});
         at += n;
     } while (rc == PP_OK && at < len);
-    if (rc != PP_OK && owned)
-        free(buf);
+    if (rc != PP_OK)
+        release_now(release);
     return rc;
 }
 
@@ -138,8 +145,23 @@ void pp__chan_progress(struct pp_chan *c)
             i++;
             continue;
         }
-        free(c->sends[i].owned);
+        struct pp_release r = c->sends[i].release;
         c->sends[i] = c->sends[--c->nsends];
+        release_now(r);
+    }
+}
+
+void pp__chan_forget(struct pp_chan *c, int dest)
+{
+    for (size_t i = 0; i < c->nsends;) {
+        if (c->sends[i].dest != dest) {
+            i++;
+            continue;
+        }
+        MPI_Request_free(&c->sends[i].req);
+        struct pp_release r = c->sends[i].release;
+        c->sends[i] = c->sends[--c->nsends];
+        release_now(r);
     }
 }
 

@@ -33,9 +33,18 @@
 #define PP_SENDING_NAP_NS 20000ull /* longest sleep while a send is in flight */
 #define PP_NAP_SHARE      8        /* a sleep is at most this share of the time idle so far */
 
+/* Called once MPI is done with a buffer (sent, or given up on). */
+typedef void pp_release_fn(void *ud);
+
+struct pp_release {
+    pp_release_fn *fn; /* NULL: nothing to do */
+    void *ud;
+};
+
 struct pp_send {
     MPI_Request req;
-    void *owned; /* freed once sent; NULL: the caller's */
+    int dest;
+    struct pp_release release;
 };
 
 struct pp_chan {
@@ -52,33 +61,41 @@ struct pp_bytes {
     bool failed; /* an append found no memory (the message is incomplete) */
 };
 
-/* Payloads that follow a message as TAG_BIG, in order (buffers owned). */
+/* Payloads that follow a message as TAG_BIG, in order. */
+struct pp_big {
+    void *p;
+    uint64_t len;
+    struct pp_release release;
+};
 struct pp_bigs {
-    void **p;
-    uint64_t *len;
+    struct pp_big *b;
     size_t n, cap;
 };
 
 /* Appends n bytes (data NULL: zeros) padded to 8; NULL when out of memory. */
 void *pp__bytes_put(struct pp_bytes *b, const void *data, size_t n);
-/* Queues an owned payload; false (buffer not taken) when out of memory. */
-bool pp__bigs_add(struct pp_bigs *q, void *p, uint64_t len);
-/* Sends the queued payloads to dest, or frees them when skip; empties q. */
+/* A release that frees a malloc'd buffer. */
+struct pp_release pp__release_free(void *buf);
+/* Queues a payload; false (nothing queued, nothing released) when out of memory. */
+bool pp__bigs_add(struct pp_bigs *q, void *p, uint64_t len, struct pp_release release);
+/* Sends the queued payloads to dest, or releases them when skip; empties q. */
 void pp__bigs_send(struct pp_chan *c, int dest, struct pp_bigs *q, bool skip);
 
-/* Sends len bytes (in WIRE_PIECE pieces for TAG_BIG); owned: the channel
-   frees buf once sent. PP_OK, PP_ENOMEM or PP_ESYS; an owned buffer is freed
-   on failure too. */
-int pp__chan_send(struct pp_chan *c, int dest, int tag, void *buf, uint64_t len, bool owned);
+/* Sends len bytes (in WIRE_PIECE pieces for TAG_BIG); release runs once MPI
+   is done with buf, or at once on failure. PP_OK, PP_ENOMEM or PP_ESYS. */
+int pp__chan_send(struct pp_chan *c, int dest, int tag, void *buf, uint64_t len, struct pp_release release);
 /* Receives a TAG_BIG payload of len bytes from src into buf. PP_OK or PP_ESYS. */
 int pp__chan_recv_big(struct pp_chan *c, int src, void *buf, uint64_t len);
 /* Receives the message announced by st into a malloc'd buffer (*len bytes). */
 void *pp__chan_recv(struct pp_chan *c, const MPI_Status *st, size_t *len);
 /* Completes finished sends. */
 void pp__chan_progress(struct pp_chan *c);
-/* Waits for every send (ranks that stopped listening are not waited for:
-   call it only toward live ranks). */
+/* Waits for every send; call pp__chan_forget for ranks that stopped
+   listening first. */
 void pp__chan_flush(struct pp_chan *c);
+/* Gives up the sends to a rank that is gone (their buffers are released:
+   the rank will never read them). */
+void pp__chan_forget(struct pp_chan *c, int dest);
 /* Work moved (tasks, results; not heartbeats): poll at full speed for a while. */
 void pp__chan_active(struct pp_chan *c);
 /* Nothing happened this round: how long to sleep before the next poll (0:

@@ -69,8 +69,9 @@ struct agent {
 };
 
 struct job {
-    pp_future *f; /* NULL: free */
+    pp_future *f;   /* NULL: free */
     uint64_t bytes; /* its argument's */
+    bool sending;   /* MPI still reads its argument (sent from the arena, no copy) */
     uint32_t gen, agent;
     bool started;
 };
@@ -101,7 +102,7 @@ static void send_ctrl(struct relay *r, struct agent *a, int op, int arg)
     if (!m)
         return;
     *m = (struct wire_ctrl){op, arg};
-    pp__chan_send(&r->c, a->rank, TAG_CTRL, m, sizeof *m, true);
+    pp__chan_send(&r->c, a->rank, TAG_CTRL, m, sizeof *m, pp__release_free(m));
 }
 
 static uint64_t job_id(struct relay *r, uint32_t j)
@@ -117,8 +118,17 @@ static struct job *job_of(struct relay *r, uint64_t id, uint32_t agent)
     return &r->jobs[j];
 }
 
+static void sent(void *job)
+{
+    ((struct job *)job)->sending = false;
+}
+
+/* Frees a job's entry. Its argument may be sent still: the agent has it all
+   by now (it answered), so MPI finishes at once. */
 static void drop_job(struct relay *r, struct job *jb)
 {
+    while (jb->sending)
+        pp__chan_progress(&r->c);
     r->agents[jb->agent].inflight--;
     r->agents[jb->agent].inflight_bytes -= jb->bytes;
     jb->f = NULL;
@@ -183,14 +193,6 @@ static bool pack_task(struct relay *r, struct agent *a, pp_future *f)
         pp__settle_taken(r->pool, f, &fail);
         return false;
     }
-    void *copy = t.big ? malloc(len) : NULL;
-    if (t.big && (!copy || !pp__bigs_add(&a->bigs, copy, len))) {
-        free(copy);
-        fail.status = PP_ENOMEM;
-        fail.message = "no memory to send the task";
-        pp__settle_taken(r->pool, f, &fail);
-        return false;
-    }
     uint32_t j = r->free_jobs[r->nfree - 1];
     t.id = job_id(r, j);
     size_t mark = a->batch.len;
@@ -199,21 +201,18 @@ static bool pack_task(struct relay *r, struct agent *a, pp_future *f)
     pp__bytes_put(&a->batch, &t, sizeof t);
     if (!t.big)
         pp__bytes_put(&a->batch, arg, len);
-    if (a->batch.failed) {
+    if (a->batch.failed ||
+        (t.big && !pp__bigs_add(&a->bigs, (void *)arg, len, (struct pp_release){sent, &r->jobs[j]}))) {
         a->batch.len = mark;
         a->batch.failed = false;
-        if (t.big)
-            a->bigs.n--;
-        free(copy);
         fail.status = PP_ENOMEM;
         fail.message = "no memory to send the task";
         pp__settle_taken(r->pool, f, &fail);
         return false;
     }
-    if (t.big)
-        memcpy(copy, arg, len);
     r->nfree--;
-    r->jobs[j] = (struct job){.f = f, .bytes = len, .gen = r->jobs[j].gen, .agent = (uint32_t)(a - r->agents)};
+    r->jobs[j] = (struct job){.f = f, .bytes = len, .sending = t.big, .gen = r->jobs[j].gen,
+                              .agent = (uint32_t)(a - r->agents)};
     a->inflight++;
     a->inflight_bytes += len;
     a->count++;
@@ -240,7 +239,7 @@ static void send_batches(struct relay *r)
             continue;
         memcpy(a->batch.p, &a->count, 4);
         pp__chan_active(&r->c);
-        int rc = pp__chan_send(&r->c, a->rank, TAG_TASKS, a->batch.p, a->batch.len, true);
+        int rc = pp__chan_send(&r->c, a->rank, TAG_TASKS, a->batch.p, a->batch.len, pp__release_free(a->batch.p));
         pp__bigs_send(&r->c, a->rank, &a->bigs, rc != PP_OK);
         a->batch = (struct pp_bytes){0};
         a->count = 0;
@@ -263,20 +262,26 @@ static void read_result(struct relay *r, uint32_t ai, const struct wire_result *
     size_t n = w->msg_len > PP_MESSAGE_MAX ? PP_MESSAGE_MAX : w->msg_len;
     memcpy(text, msg, n);
     text[n] = 0;
-    pp_block block = {0};
     int status = w->status;
-    if (w->big) { /* straight into the arena: the future keeps the block */
-        int rc = pp__arena_alloc(&r->pool->arena, w->len, &block);
-        pthread_mutex_unlock(&r->pool->lock);
-        void *into = rc == PP_OK ? pp__block_ptr(&r->pool->arena, block) : malloc(w->len);
+    struct job *jb = job_of(r, w->id, ai);
+    void *into = NULL;
+    if (w->big) { /* straight into the arena, behind the argument where it fits */
+        while (jb && jb->sending) /* the agent has it all: MPI is about done with it */
+            pp__chan_progress(&r->c);
+        void *room = jb ? pp__taken_room(r->pool, jb->f, w->len) : NULL;
+        pthread_mutex_unlock(&r->pool->lock); /* only this thread settles taken tasks */
+        into = room ? room : malloc(w->len);
         if (into)
             pp__chan_recv_big(&r->c, a->rank, into, w->len);
-        if (rc != PP_OK) {
+        if (!room) {
             free(into);
+            into = NULL;
             status = status == PP_OK ? PP_ENOMEM : status;
         }
         pthread_mutex_lock(&r->pool->lock);
     }
+    if (!jb)
+        return;
     uint64_t now = pp__now_ns(), run = w->run_ns > 1000 ? w->run_ns : 1000;
     r->run_ns = r->run_ns ? (3 * r->run_ns + run) / 4 : run;
     struct pp_outcome o = {.status = status,
@@ -289,14 +294,8 @@ static void read_result(struct relay *r, uint32_t ai, const struct wire_result *
                                     .peak_rss = w->peak_rss},
                            .worker = w->worker >= 0 ? (int)(a->base + (uint32_t)w->worker) : -1,
                            .pid = w->pid,
-                           .block = block,
-                           .bytes = data,
-                           .len = block.off || !w->big ? w->len : 0};
-    struct job *jb = job_of(r, w->id, ai);
-    if (!jb) {
-        pp__arena_free(&r->pool->arena, &block);
-        return;
-    }
+                           .bytes = w->big ? into : data,
+                           .len = !w->big || into ? w->len : 0};
     pp_future *f = jb->f;
     drop_job(r, jb);
     pp__settle_taken(r->pool, f, &o);
@@ -376,6 +375,7 @@ static void lose(struct relay *r, uint32_t ai, uint64_t silent_ns)
     char msg[160];
     snprintf(msg, sizeof msg, "agent rank %d lost (no report for %.2f s)", a->rank, (double)silent_ns / 1e9);
     a->lost = true;
+    pp__chan_forget(&r->c, a->rank); /* releases the arguments it will never read */
     pool->stats.ranks_lost++;
     pool->alive -= a->nworkers;
     bool breaks = pool->cfg.on_crash == PP_BREAK_POOL || pool->broken;
@@ -509,8 +509,7 @@ static void relay_free(struct relay *r)
 {
     for (uint32_t i = 0; i < r->nagents; i++) {
         free(r->agents[i].batch.p);
-        free(r->agents[i].bigs.p);
-        free(r->agents[i].bigs.len);
+        free(r->agents[i].bigs.b);
     }
     free(r->agents);
     free(r->jobs);
