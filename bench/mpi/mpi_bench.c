@@ -10,11 +10,15 @@
  *   idle      CPU % over 2 s of an idle pool (after a warm-up, before the
  *             large payloads, whose memory the pool then gives back): rank 0,
  *             and the busiest agent
- * With --quick each count is a tenth.
+ * With --quick each count is a tenth. With --loss (under mpirun
+ * --enable-recovery) it measures instead how long the pool takes to declare
+ * an agent lost: a task on the last rank writes the time and SIGKILLs its
+ * agent; the figure is from then until that task's future fails.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <procpool_mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,10 +216,73 @@ static void idle_cpu(double seconds)
     emit("idle_agent", busiest, "% CPU");
 }
 
+/* On the last rank: writes the time to the file its argument names, then
+   kills its agent (the worker's grandparent). */
+static int kill_agent(pp_task *t, const void *arg, size_t len)
+{
+    (void)t, (void)len;
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK"), *size = getenv("OMPI_COMM_WORLD_SIZE");
+    struct timespec ts = {0, 100000000}; /* the agent reports the start first */
+    nanosleep(&ts, NULL);
+    if (!rank || !size || atoi(rank) != atoi(size) - 1)
+        return 0;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)getppid());
+    FILE *fp = fopen(path, "r");
+    size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+    if (fp)
+        fclose(fp);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    int agent = 0;
+    if (!p || sscanf(p + 2, "%*c %d", &agent) != 1 || agent <= 1)
+        return 0;
+    FILE *out = fopen(arg, "w");
+    if (out) {
+        fprintf(out, "%.9f\n", now());
+        fclose(out);
+    }
+    kill(agent, SIGKILL);
+    return 0;
+}
+
+static void loss(pp_pool *pool)
+{
+    char path[] = "/tmp/pp_bench_killXXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        must(PP_ESYS, "mkstemp");
+    close(fd);
+    enum { N = 64 };
+    pp_future *fs[N];
+    for (int i = 0; i < N; i++)
+        must(pp_submit(pool, kill_agent, path, sizeof path, &fs[i]), "submit");
+    double first_fail = 0;
+    for (int i = 0; i < N; i++) {
+        pp_task_info info;
+        if (pp_future_exception(fs[i], -1, NULL, NULL) == PP_ECRASHED && pp_future_info(fs[i], &info) == PP_OK &&
+            (first_fail == 0 || info.finished_at < first_fail))
+            first_fail = info.finished_at;
+        pp_future_release(fs[i]);
+    }
+    FILE *in = fopen(path, "r");
+    double killed = 0;
+    if (!in || fscanf(in, "%lf", &killed) != 1 || first_fail == 0)
+        must(PP_ESTATE, "no agent was lost");
+    fclose(in);
+    unlink(path);
+    emit("loss_detect", (first_fail - killed) * 1e3, "ms");
+}
+
 int main(int argc, char **argv)
 {
     pp_pool *pool;
     must(pp_mpi_init(&argc, &argv, NULL, &pool), "pp_mpi_init");
+    if (argc > 1 && strcmp(argv[1], "--loss") == 0) {
+        loss(pool);
+        pp_pool_destroy(pool);
+        return 0;
+    }
     int div = argc > 1 && strcmp(argv[1], "--quick") == 0 ? 10 : 1;
     tiny(pool, 2000); /* warm up */
     idle_cpu(2.0);

@@ -139,7 +139,12 @@ static void drop_job(struct relay *r, struct job *jb)
 /* Settles a job with status and message and no result (pool lock held). */
 static void fail_job(struct relay *r, struct job *jb, int status, int code, const char *msg)
 {
-    struct pp_outcome o = {.status = status, .code = code, .message = msg, .worker = -1};
+    uint64_t now = pp__now_ns();
+    struct pp_outcome o = {.status = status,
+                           .code = code,
+                           .message = msg,
+                           .cost = {.started_ns = now, .finished_ns = now}, /* when it was known */
+                           .worker = -1};
     pp_future *f = jb->f;
     drop_job(r, jb);
     pp__settle_taken(r->pool, f, &o);
