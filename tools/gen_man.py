@@ -87,7 +87,9 @@ for sec in sections:
         index.append((title.strip(), name))
         page = [f'.TH {name.upper()} 3 "" {footer}',
                 ".SH NAME", f"{esc(name)} \\- {first_sentence(eb)}",
-                ".SH SYNOPSIS", ".nf", ".B #include <procpool.h>", ".PP", esc(sig), ".fi",
+                ".SH SYNOPSIS", ".nf",
+                ".B #include <procpool_mpi.h>" if name.startswith("pp_mpi_") else ".B #include <procpool.h>",
+                ".PP", esc(sig), ".fi",
                 ".SH DESCRIPTION", paragraphs(eb),
                 ".SH SEE ALSO", ".BR procpool (7)"]
         open(os.path.join(out, "man3", name + ".3"), "w").write("\n".join(page) + "\n")

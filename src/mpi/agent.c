@@ -83,7 +83,6 @@ static bool add_result(struct agent *a, struct wire_result r, const char *msg, c
             r = (struct wire_result){.id = r.id, .status = PP_ENOMEM, .worker = -1};
             msg = "the agent had no memory to send the result";
             r.msg_len = (uint32_t)strlen(msg);
-            f = NULL;
         }
     }
     pp__bytes_put(&a->results, &r, sizeof r);

@@ -80,8 +80,8 @@ void *pp__modtab_pack(const struct pp_modtab *t, size_t *len)
         return NULL;
     memcpy(buf, &t->n, 4);
     for (uint32_t i = 0; i < t->n; i++) {
-        memcpy(buf + 4 + i * PACKED_ENTRY, &t->mod[i].id_len, 4);
-        memcpy(buf + 8 + i * PACKED_ENTRY, t->mod[i].id, PP_BUILD_ID_MAX);
+        memcpy(buf + 4 + (size_t)i * PACKED_ENTRY, &t->mod[i].id_len, 4);
+        memcpy(buf + 8 + (size_t)i * PACKED_ENTRY, t->mod[i].id, PP_BUILD_ID_MAX);
     }
     return buf;
 }
@@ -102,8 +102,8 @@ int pp__modtab_match(struct pp_modtab *t, const void *packed, size_t len)
     t->nremote = n;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t id_len;
-        memcpy(&id_len, p + 4 + i * PACKED_ENTRY, 4);
-        const unsigned char *id = p + 8 + i * PACKED_ENTRY;
+        memcpy(&id_len, p + 4 + (size_t)i * PACKED_ENTRY, 4);
+        const unsigned char *id = p + 8 + (size_t)i * PACKED_ENTRY;
         t->remote[i] = -1;
         for (uint32_t j = 0; j < t->n && id_len && id_len <= PP_BUILD_ID_MAX; j++)
             if (t->mod[j].id_len == id_len && memcmp(t->mod[j].id, id, id_len) == 0) {

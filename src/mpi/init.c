@@ -50,19 +50,22 @@ static _Noreturn void agent_start(struct pp_chan *c, pp_pool *local, struct pp_m
     void *packed = len ? malloc(len) : NULL;
     if (len)
         MPI_Bcast(packed ? packed : &len, packed ? (int)len : 0, MPI_BYTE, 0, c->comm);
+    if (!len) { /* the master could not start: nothing to serve */
+        pp_pool_destroy(local);
+        MPI_Comm_free(&c->comm);
+        MPI_Finalize();
+        exit(1);
+    }
     int ok = packed ? pp__modtab_match(tab, packed, len) : 0;
     free(packed);
-    if (len) {
-        cpu_set_t set;
-        struct wire_hello h = {.nworkers = local ? (uint32_t)pp_pool_max_workers(local) : 0,
-                               .table_ok = ok == 1 && local,
-                               .cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? (uint32_t)CPU_COUNT(&set) : 0,
-                               .pid = (int32_t)getpid()};
-        MPI_Send(&h, sizeof h, MPI_BYTE, 0, TAG_HELLO, c->comm);
-    }
-    if (!local) { /* nothing to serve with: wait for the master to give up */
+    cpu_set_t set;
+    struct wire_hello h = {.nworkers = local ? (uint32_t)pp_pool_max_workers(local) : 0,
+                           .table_ok = ok == 1,
+                           .cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? (uint32_t)CPU_COUNT(&set) : 0,
+                           .pid = (int32_t)getpid()};
+    MPI_Send(&h, sizeof h, MPI_BYTE, 0, TAG_HELLO, c->comm);
+    if (!local) /* nothing to serve with (it said 0 workers): wait for the master's word */
         pp_pool_create(&local, &(pp_config){.max_workers = 1});
-    }
     pp__agent_main(c, local, tab);
 }
 

@@ -150,7 +150,7 @@ static void fail_job(struct relay *r, struct job *jb, int status, int code, cons
     pp__settle_taken(r->pool, f, &o);
 }
 
-static void lose(struct relay *r, uint32_t ai, uint64_t silent_ns);
+static void lose(struct relay *r, uint32_t ai, const char *why);
 
 /* ---- sending tasks (pool lock held) ------------------------------------------ */
 
@@ -250,7 +250,7 @@ static void send_batches(struct relay *r)
         a->count = 0;
         if (rc != PP_OK) { /* MPI failed toward it: its tasks go elsewhere */
             pthread_mutex_lock(&r->pool->lock);
-            lose(r, i, 0);
+            lose(r, i, "MPI could not send to it");
             pthread_mutex_unlock(&r->pool->lock);
         }
     }
@@ -303,8 +303,18 @@ static void read_result(struct relay *r, uint32_t ai, const struct wire_result *
                            .len = !w->big || into ? w->len : 0};
     pp_future *f = jb->f;
     drop_job(r, jb);
+    bool breaks = r->pool->cfg.on_crash == PP_BREAK_POOL;
+    char why[PP_MESSAGE_MAX + 1];
+    if (status == PP_EBROKEN && !breaks) { /* its pool broke (its fork server died): the agent is done */
+        snprintf(why, sizeof why, "its pool broke: %.180s", n ? text : "?");
+        lose(r, ai, why);
+        send_ctrl(r, a, CTRL_EXIT, 0);
+        snprintf(text, sizeof text, "agent rank %d lost (%.200s)", a->rank, why);
+        o.status = PP_ECRASHED;
+        o.message = text;
+    }
     pp__settle_taken(r->pool, f, &o);
-    if (status == PP_EBROKEN || (status == PP_ECRASHED && r->pool->cfg.on_crash == PP_BREAK_POOL))
+    if (breaks && (status == PP_EBROKEN || status == PP_ECRASHED))
         pp__break_pool(r->pool, PP_EBROKEN);
 }
 
@@ -373,12 +383,12 @@ static bool read_agents(struct relay *r)
 /* ---- failures ------------------------------------------------------------------ */
 
 /* Agent ai stopped reporting (pool lock held). */
-static void lose(struct relay *r, uint32_t ai, uint64_t silent_ns)
+static void lose(struct relay *r, uint32_t ai, const char *why)
 {
     struct agent *a = &r->agents[ai];
     pp_pool *pool = r->pool;
-    char msg[160];
-    snprintf(msg, sizeof msg, "agent rank %d lost (no report for %.2f s)", a->rank, (double)silent_ns / 1e9);
+    char msg[PP_MESSAGE_MAX + 1];
+    snprintf(msg, sizeof msg, "agent rank %d lost (%s)", a->rank, why);
     a->lost = true;
     pp__chan_forget(&r->c, a->rank); /* releases the arguments it will never read */
     pool->stats.ranks_lost++;
@@ -415,7 +425,9 @@ static void check_agents(struct relay *r)
             continue;
         if (now - a->last_heard > LOST_NS) {
             pthread_mutex_lock(&r->pool->lock);
-            lose(r, i, now - a->last_heard);
+            char why[64];
+            snprintf(why, sizeof why, "no report for %.2f s", (double)(now - a->last_heard) / 1e9);
+            lose(r, i, why);
             pthread_mutex_unlock(&r->pool->lock);
         } else if (ping) {
             send_ctrl(r, a, CTRL_PING, 0);
@@ -512,7 +524,7 @@ static void relay_terminate(struct pp_remote *remote, int sig)
 
 static void relay_free(struct relay *r)
 {
-    for (uint32_t i = 0; i < r->nagents; i++) {
+    for (uint32_t i = 0; r->agents && i < r->nagents; i++) {
         free(r->agents[i].batch.p);
         free(r->agents[i].bigs.b);
     }
@@ -574,79 +586,82 @@ static int greet(struct relay *r, pp_stats *stats)
     return rc;
 }
 
+/* Greets the agents, then makes the pool and its thread. */
+static int start(struct relay *r, const pp_config *config)
+{
+    pp_stats stats = {0};
+    int rc = greet(r, &stats);
+    if (rc != PP_OK)
+        return rc;
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < r->nagents; i++)
+        total += r->agents[i].nworkers;
+    if (!total)
+        return PP_ESYS; /* no agent could make a pool */
+    r->jobs = calloc(r->njobs, sizeof *r->jobs);
+    r->free_jobs = malloc(r->njobs * sizeof *r->free_jobs);
+    if (!r->jobs || !r->free_jobs)
+        return PP_ENOMEM;
+    for (uint32_t j = 0; j < r->njobs; j++)
+        r->free_jobs[r->nfree++] = r->njobs - 1 - j;
+    r->ops = (struct pp_remote){.wake = relay_wake, .terminate = relay_terminate, .stop = relay_stop};
+    rc = pp__pool_create_remote(&r->pool, config, total, &r->ops);
+    if (rc != PP_OK)
+        return rc;
+    r->pool->stats.ranks_bound = stats.ranks_bound;
+    r->pool->stats.workers_started = total;
+    pp__chan_active(&r->c);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the program's signals go to its threads */
+    int err = pthread_create(&r->thread, NULL, relay_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err == 0) {
+        r->thread_started = true;
+        return PP_OK;
+    }
+    r->pool->remote = NULL; /* destroyed as a pool with nothing to stop */
+    r->pool->spawner_gone = true;
+    pp_pool_destroy(r->pool);
+    return PP_ESYS;
+}
+
 int pp__relay_start(struct pp_chan *c, int nranks, struct pp_modtab *tab, const pp_config *config, pp_pool **out)
 {
     *out = NULL;
     struct relay *r = calloc(1, sizeof *r);
-    int rc = r ? PP_OK : PP_ENOMEM;
+    void *packed = NULL;
+    size_t len = 0;
     if (r) {
         r->c = *c;
         r->tab = *tab;
         r->nagents = (uint32_t)nranks - 1;
         r->agents = calloc(r->nagents, sizeof *r->agents);
-        rc = r->agents ? PP_OK : PP_ENOMEM;
+        packed = r->agents ? pp__modtab_pack(tab, &len) : NULL;
     }
-    size_t len = 0;
-    void *packed = rc == PP_OK ? pp__modtab_pack(tab, &len) : NULL;
     uint64_t len64 = packed ? len : 0; /* 0 tells the agents to give up */
     MPI_Bcast(&len64, 1, MPI_UINT64_T, 0, c->comm);
     if (packed)
         MPI_Bcast(packed, (int)len, MPI_BYTE, 0, c->comm);
     free(packed);
-    if (!len64) {
-        rc = PP_ENOMEM;
-    } else {
+    int rc = PP_ENOMEM;
+    if (r && r->agents && len64) {
         for (uint32_t i = 0; i < r->nagents; i++)
             r->agents[i].rank = (int)i + 1;
-    }
-    pp_stats stats = {0};
-    if (rc == PP_OK)
-        rc = greet(r, &stats);
-    uint32_t total = 0;
-    for (uint32_t i = 0; rc == PP_OK && i < r->nagents; i++)
-        total += r->agents[i].nworkers;
-    if (rc == PP_OK) {
-        r->jobs = calloc(r->njobs ? r->njobs : 1, sizeof *r->jobs);
-        r->free_jobs = malloc((r->njobs ? r->njobs : 1) * sizeof *r->free_jobs);
-        rc = r->jobs && r->free_jobs && total ? PP_OK : total ? PP_ENOMEM : PP_ESYS;
-        for (uint32_t j = 0; rc == PP_OK && j < r->njobs; j++)
-            r->free_jobs[r->nfree++] = r->njobs - 1 - j;
-    }
-    if (rc == PP_OK) {
-        r->ops = (struct pp_remote){.wake = relay_wake, .terminate = relay_terminate, .stop = relay_stop};
-        rc = pp__pool_create_remote(&r->pool, config, total, &r->ops);
-    }
-    if (rc == PP_OK) {
-        r->pool->stats.ranks_bound = stats.ranks_bound;
-        r->pool->stats.workers_started = total;
-        pp__chan_active(&r->c);
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        int err = pthread_create(&r->thread, NULL, relay_main, r);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (err == 0) {
-            r->thread_started = true;
+        rc = start(r, config);
+        if (rc == PP_OK) {
             *out = r->pool;
             return PP_OK;
         }
-        rc = PP_ESYS;
-        r->pool->remote = NULL; /* destroyed as a pool with nothing to stop */
-        r->pool->spawner_gone = true;
-        pp_pool_destroy(r->pool);
-    }
-    /* tell whichever agents listen to leave, then finalize */
-    for (uint32_t i = 0; r && i < r->nagents; i++)
-        if (r->agents[i].rank)
+        for (uint32_t i = 0; i < r->nagents; i++) /* whichever agents listen leave */
             send_ctrl(r, &r->agents[i], CTRL_EXIT, 0);
-    if (r) {
         pp__chan_flush(&r->c);
-        MPI_Comm_free(&r->c.comm);
-        relay_free(r);
-    } else {
-        pp__modtab_free(tab);
-        MPI_Comm_free(&c->comm);
     }
+    if (r)
+        relay_free(r); /* frees tab */
+    else
+        pp__modtab_free(tab);
+    MPI_Comm_free(&c->comm);
     MPI_Finalize();
     return rc;
 }

@@ -412,6 +412,43 @@ static void check_stats(pp_pool *pool)
     EXPECT(s.workers_alive == 6 && s.ranks_lost == 0);
 }
 
+/* On rank 3: kills the worker's fork server (its parent), which breaks that
+   agent's local pool. */
+static int kill_spawner_3(pp_task *t, const void *arg, size_t len)
+{
+    (void)t, (void)arg, (void)len;
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+    nap_ms(100); /* the agent has reported the start by then */
+    if (rank && atoi(rank) == 3)
+        kill(getppid(), SIGKILL);
+    nap_ms(100);
+    return 0;
+}
+
+static void check_broken_agent(pp_pool *pool)
+{
+    begin("an agent whose pool breaks is retired, the rest run elsewhere", 60);
+    enum { N = 60 };
+    pp_future *fs[N];
+    for (int i = 0; i < N; i++)
+        EXPECT_RC(pp_submit(pool, kill_spawner_3, NULL, 0, &fs[i]), PP_OK);
+    int ok = 0, crashed = 0;
+    for (int i = 0; i < N; i++) {
+        const char *msg = NULL;
+        int rc = pp_future_exception(fs[i], -1, NULL, &msg);
+        EXPECT(rc == PP_OK || rc == PP_ECRASHED);
+        if (rc == PP_ECRASHED)
+            EXPECT(msg && strstr(msg, "rank 3"));
+        ok += rc == PP_OK;
+        crashed += rc == PP_ECRASHED;
+        pp_future_release(fs[i]);
+    }
+    EXPECT(crashed >= 1 && ok + crashed == N);
+    pp_stats s;
+    EXPECT_RC(pp_pool_stats(pool, &s), PP_OK);
+    EXPECT(s.ranks_lost == 1 && s.workers_alive == 4);
+}
+
 static void check_terminate(pp_pool *pool)
 {
     begin("terminate, then destroy", 60);
@@ -525,6 +562,7 @@ int main(int argc, char **argv)
         check_crashes(pool);
         check_chaos(pool, (unsigned)time(NULL));
         check_stats(pool);
+        check_broken_agent(pool);
         check_terminate(pool);
     }
     alarm(0);
