@@ -153,7 +153,7 @@ $(MPI_TEST): test/mpi/test_mpi.c test/procinfo.h $(MPI_LIB)
 test-mpi: $(MPI_TEST)
 	timeout 600 $(MPIRUN) -n 4 $(MPI_TEST)
 	timeout 300 $(MPIRUN) --enable-recovery -n 4 $(MPI_TEST) --lose-agent
-	@sleep 1; if pgrep -f $(notdir $(MPI_TEST)) >/dev/null; then echo "processes left:"; pgrep -af $(notdir $(MPI_TEST)); exit 1; fi
+	@sleep 1; if pgrep -x $(notdir $(MPI_TEST)) >/dev/null; then echo "processes left:"; pgrep -ax $(notdir $(MPI_TEST)); exit 1; fi
 
 $(BUILD)/examples/cluster: examples/mpi/cluster.c $(MPI_LIB)
 	@mkdir -p $(dir $@)
