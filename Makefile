@@ -153,7 +153,8 @@ $(MPI_TEST): test/mpi/test_mpi.c test/procinfo.h $(MPI_LIB)
 test-mpi: $(MPI_TEST)
 	timeout 600 $(MPIRUN) -n 4 $(MPI_TEST)
 	timeout 300 $(MPIRUN) --enable-recovery -n 4 $(MPI_TEST) --lose-agent
-	@sleep 1; if pgrep -x $(notdir $(MPI_TEST)) >/dev/null; then echo "processes left:"; pgrep -ax $(notdir $(MPI_TEST)); exit 1; fi
+	@for i in $$(seq 100); do pgrep -x $(notdir $(MPI_TEST)) >/dev/null || exit 0; sleep 0.1; done; \
+	  echo "processes left after 10 s:"; pgrep -ax $(notdir $(MPI_TEST)); exit 1
 
 $(BUILD)/examples/cluster: examples/mpi/cluster.c $(MPI_LIB)
 	@mkdir -p $(dir $@)
