@@ -253,6 +253,13 @@ int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out)
     return PP_OK;
 }
 
+static void give_back(struct pp_arena *a, uint64_t off, uint64_t size)
+{
+    madvise(a->base + off, size, MADV_REMOVE);
+    if (a->returned)
+        atomic_fetch_add(a->returned, 1);
+}
+
 void pp__arena_free(struct pp_arena *a, pp_block *blk)
 {
     if (!blk->off)
@@ -260,7 +267,7 @@ void pp__arena_free(struct pp_arena *a, pp_block *blk)
     struct pp_free_block *b = malloc(sizeof *b);
     bool punch = blk->size >= PAGE && a->warm + blk->size > budget_now(a);
     if (punch || !b) /* over budget, or nothing to remember it with: give its pages back */
-        madvise(a->base + blk->off, blk->size, MADV_REMOVE);
+        give_back(a, blk->off, blk->size);
     a->in_use -= blk->size;
     if (b) /* else the range is lost to the arena, never to the system */
         *b = (struct pp_free_block){
@@ -293,7 +300,7 @@ void pp__arena_tick(struct pp_arena *a, uint64_t now)
     struct pp_free_block *b;
     while (a->warm > budget_now(a) && (b = largest_warm(a))) {
         take_free(a, b);
-        madvise(a->base + a->start + b->rel, (uint64_t)1 << b->cls, MADV_REMOVE);
+        give_back(a, a->start + b->rel, (uint64_t)1 << b->cls);
         b->warm = 0;
         put_free(a, b);
     }

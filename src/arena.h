@@ -26,6 +26,7 @@
 #ifndef PP_ARENA_H
 #define PP_ARENA_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,8 @@ struct pp_arena {
     uint64_t last_tick;
     uint64_t allocs, allocs_at_tick; /* allocations so far, and at the last tick */
     int populate;    /* MADV_POPULATE_WRITE: 1 works, 0 not here */
+    _Atomic uint32_t *returned; /* bumped at each give-back (NULL: nobody asks); processes
+                                   that mapped the pages ahead then map them afresh */
     struct pp_free_block *warm_free[PP_ARENA_CLASSES]; /* per class: blocks whose pages may be resident */
     struct pp_free_block *cold_free[PP_ARENA_CLASSES]; /* per class: untouched or returned blocks */
     struct pp_free_block **table;                 /* free blocks by offset, for buddy look-ups */

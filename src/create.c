@@ -77,8 +77,10 @@ static int pool_memory(pp_pool *pool)
     pool->shm = pp__shm_create(nslots, pool->nworkers, &pool->map_size);
     if (!pool->shm)
         return PP_ESYS;
-    return pp__arena_init(&pool->arena, (char *)pool->shm, pool->shm->arena_start, pool->shm->arena_end,
+    int rc = pp__arena_init(&pool->arena, (char *)pool->shm, pool->shm->arena_start, pool->shm->arena_end,
                           pool->cfg.shm_bytes ? pool->cfg.shm_bytes : DEFAULT_SHM_BYTES);
+    pool->arena.returned = &pool->shm->arena_returns;
+    return rc;
 }
 
 /* A pool of nworkers (0: from the configuration); remote: see pool.h. */

@@ -93,6 +93,8 @@ struct pp_shm {
     _Atomic uint32_t kick_on_done;               /* the monitor wants every completion */
     _Atomic uint64_t kick_below; /* the master holds queued work: kick when the ring
                                     holds fewer entries, or before sleeping; 0: none */
+    _Atomic uint32_t arena_returns; /* the arena gave pages back (arena.h): workers
+                                       forget which grains they had mapped ahead */
 };
 
 /* Maps a fresh shared region for nslots slots and nworkers workers.

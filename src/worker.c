@@ -118,19 +118,63 @@ static void cpu_timer(struct meter *m, uint64_t limit_ns)
 #define MADV_POPULATE_READ  22 /* Linux 5.14 */
 #define MADV_POPULATE_WRITE 23
 #endif
-#define PREMAP_MIN (4u << 20) /* bytes worth one madvise instead of a fault per page (measured) */
+#define PREMAP_GRAIN ((uint64_t)64 << 10) /* the worker maps the arena ahead in grains of this */
 
-/* Maps [p, p+len) into this process in one call: a block another worker
-   used last would otherwise cost a page fault per page. A kernel without it
-   faults them in as before. */
-static void premap(void *p, size_t len, int advice)
+/* Which grains of the mapping this worker has mapped ahead. A grain, once
+   mapped, stays in the worker's page tables until the arena gives pages
+   back (it counts that in shm->arena_returns), so each is mapped once, not
+   at every task: the call costs a page-table walk even where all is mapped,
+   and paying it per task halved the serial 1 MiB echo (docs/design.md). */
+static struct {
+    unsigned char *bits;
+    uint64_t ngrains;
+    uint32_t returns; /* arena_returns when the bits were last true */
+    bool off;         /* no memory for the bits, or a kernel without MADV_POPULATE_WRITE */
+} mapped;
+
+static bool grain_mapped(uint64_t g)
 {
-    static bool unsupported;
-    if (len < PREMAP_MIN || unsupported)
+    return mapped.bits[g / 8] & (1u << (g % 8));
+}
+
+/* Maps the whole grains of [p, p+len) this worker has not mapped since the
+   arena last gave pages back, one call per run of them: a block another
+   worker used last would otherwise cost this one a fault per page. A kernel
+   without it faults them in as before. */
+static void premap(struct pp_shm *shm, const void *p, size_t len)
+{
+    uint64_t off = (uint64_t)((const char *)p - (const char *)shm);
+    if (mapped.off || len < 2 * PREMAP_GRAIN || off < shm->arena_start || off + len > shm->arena_end)
         return;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start = (uintptr_t)p & ~(page - 1);
-    if (madvise((void *)start, (uintptr_t)p + len - start, advice) != 0)
-        unsupported = true;
+    if (!mapped.bits) {
+        mapped.ngrains = shm->arena_end / PREMAP_GRAIN + 1;
+        mapped.bits = calloc(mapped.ngrains / 8 + 1, 1);
+        mapped.returns = atomic_load(&shm->arena_returns);
+        if (!mapped.bits) {
+            mapped.off = true;
+            return;
+        }
+    }
+    uint32_t returns = atomic_load(&shm->arena_returns);
+    if (returns != mapped.returns) {
+        memset(mapped.bits, 0, mapped.ngrains / 8 + 1);
+        mapped.returns = returns;
+    }
+    uint64_t g = (off + PREMAP_GRAIN - 1) / PREMAP_GRAIN, end = (off + len) / PREMAP_GRAIN;
+    while (g < end) {
+        if (grain_mapped(g)) {
+            g++;
+            continue;
+        }
+        uint64_t run = g;
+        for (; run < end && !grain_mapped(run); run++)
+            mapped.bits[run / 8] |= (unsigned char)(1u << (run % 8));
+        if (madvise((char *)shm + g * PREMAP_GRAIN, (run - g) * PREMAP_GRAIN, MADV_POPULATE_WRITE) != 0) {
+            mapped.off = true;
+            return;
+        }
+        g = run;
+    }
 }
 
 /* Resident bytes now (statm), 0 if unknown. */
@@ -298,7 +342,7 @@ static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, struct meter
     }
     if (slot->cpu_limit_ns)
         cpu_timer(m, slot->cpu_limit_ns);
-    premap((char *)shm + slot->arg_off, slot->arg_len, MADV_POPULATE_READ);
+    premap(shm, (char *)shm + slot->arg_off, slot->arg_len);
     int code = slot->fn(&t, (char *)shm + slot->arg_off, slot->arg_len);
     if (slot->cpu_limit_ns)
         cpu_timer(m, 0);
@@ -407,7 +451,7 @@ void *pp__task_reserve(pp_task *t, size_t len)
             return NULL;
         off = slot->grant_off;
     }
-    premap(base + off, len, MADV_POPULATE_WRITE);
+    premap(t->shm, base + off, len);
     t->res_off = off;
     t->res_len = len;
     return base + off;
