@@ -70,7 +70,6 @@ static uint32_t phase_of(const pp_future *f)
 /* Waits until f's slot changes (or harvests it when DONE); false on timeout. */
 static bool wait_slot(pp_pool *pool, pp_future *f, uint64_t deadline)
 {
-    uint32_t seen = pp__epoch_read();
     pthread_mutex_lock(&pool->lock);
     if (phase_of(f) != PHASE_DISPATCHED) {
         pthread_mutex_unlock(&pool->lock);
@@ -78,6 +77,9 @@ static bool wait_slot(pp_pool *pool, pp_future *f, uint64_t deadline)
     }
     if (f->slot == PP_NO_SLOT) { /* run by a remote backend, which bumps the epoch */
         pthread_mutex_unlock(&pool->lock);
+        uint32_t seen = pp__epoch_read(); /* then the phase again: a settle after it bumps the epoch */
+        if (phase_of(f) != PHASE_DISPATCHED)
+            return true;
         uint64_t spin_until = pp__now_ns() + PP_MASTER_SPIN_NS;
         while (pp__epoch_read() == seen && pp__now_ns() < spin_until)
             pp__cpu_relax();
