@@ -37,6 +37,21 @@ static inline int children_of(pid_t ppid, pid_t *out, int max)
     return n;
 }
 
+/* The parent of a process, or 0. */
+static inline pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+    if (fp)
+        fclose(fp);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    int parent = 0;
+    return p && sscanf(p + 2, "%*c %d", &parent) == 1 ? (pid_t)parent : 0;
+}
+
 /* Entries of a /proc folder, not counting "." and "..". */
 static inline int proc_entries(const char *dir)
 {

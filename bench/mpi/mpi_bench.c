@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../test/procinfo.h"
+
 static double now(void)
 {
     struct timespec ts;
@@ -226,16 +228,8 @@ static int kill_agent(pp_task *t, const void *arg, size_t len)
     nanosleep(&ts, NULL);
     if (!rank || !size || atoi(rank) != atoi(size) - 1)
         return 0;
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)getppid());
-    FILE *fp = fopen(path, "r");
-    size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
-    if (fp)
-        fclose(fp);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');
-    int agent = 0;
-    if (!p || sscanf(p + 2, "%*c %d", &agent) != 1 || agent <= 1)
+    pid_t agent = parent_of(getppid());
+    if (agent <= 1)
         return 0;
     FILE *out = fopen(arg, "w");
     if (out) {

@@ -50,16 +50,25 @@ struct pp_release pp__release_free(void *buf)
     return (struct pp_release){.fn = free, .ud = buf};
 }
 
+/* Room for one more element in *items (n in use, *cap allocated); false
+   when out of memory. */
+static bool room_for_one(void **items, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return true;
+    size_t grown = *cap ? 2 * *cap : 16;
+    void *p = realloc(*items, grown * size);
+    if (!p)
+        return false;
+    *items = p;
+    *cap = grown;
+    return true;
+}
+
 bool pp__bigs_add(struct pp_bigs *q, void *p, uint64_t len, struct pp_release release)
 {
-    if (q->n == q->cap) {
-        size_t cap = q->cap ? 2 * q->cap : 8;
-        struct pp_big *b = realloc(q->b, cap * sizeof *b);
-        if (!b)
-            return false;
-        q->b = b;
-        q->cap = cap;
-    }
+    if (!room_for_one((void **)&q->b, q->n, &q->cap, sizeof *q->b))
+        return false;
     q->b[q->n++] = (struct pp_big){p, len, release};
     return true;
 }
@@ -77,14 +86,8 @@ void pp__bigs_send(struct pp_chan *c, int dest, struct pp_bigs *q, bool skip)
 
 static int post(struct pp_chan *c, int dest, int tag, void *buf, int count, struct pp_release release)
 {
-    if (c->nsends == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 16;
-        struct pp_send *grown = realloc(c->sends, cap * sizeof *grown);
-        if (!grown)
-            return PP_ENOMEM;
-        c->sends = grown;
-        c->cap = cap;
-    }
+    if (!room_for_one((void **)&c->sends, c->nsends, &c->cap, sizeof *c->sends))
+        return PP_ENOMEM;
     struct pp_send *s = &c->sends[c->nsends];
     if (MPI_Isend(buf, count, MPI_BYTE, dest, tag, c->comm, &s->req) != MPI_SUCCESS)
         return PP_ESYS;
