@@ -403,10 +403,12 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
         uint64_t waited_from = pp__now_ns();
         if (!next_task(shm, rec, w, &s, &running, &slept))
             break;
-        if (slept)
+        if (slept) {
             snapshot(&m); /* the spin before the sleep is not the task's */
-        else
-            m.spun_ns += pp__now_ns() - waited_from;
+        } else { /* it spun for at most the spin budget: time it was descheduled is no CPU */
+            uint64_t spun = pp__now_ns() - waited_from;
+            m.spun_ns += spun < PP_WORKER_SPIN_NS ? spun : PP_WORKER_SPIN_NS;
+        }
         run_task(shm, rec, &m, s, running);
         if (cfg->max_rss && resident_bytes() > cfg->max_rss) {
             atomic_store(&rec->recycled, 1);
