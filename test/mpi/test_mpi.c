@@ -493,7 +493,7 @@ static int kill_agent_2(pp_task *t, const void *arg, size_t len)
     (void)arg;
     (void)len;
     const char *rank = getenv("OMPI_COMM_WORLD_RANK");
-    nap_ms(100); /* the agent has reported the start by then */
+    nap_ms(500); /* the agent has reported the start by then (it looks every 0.2 ms) */
     pid_t agent = parent_of(getppid());
     if (rank && atoi(rank) == 2 && agent > 1)
         kill(agent, SIGKILL);
