@@ -78,7 +78,7 @@ static int pool_memory(pp_pool *pool)
     if (!pool->shm)
         return PP_ESYS;
     int rc = pp__arena_init(&pool->arena, (char *)pool->shm, pool->shm->arena_start, pool->shm->arena_end,
-                          pool->cfg.shm_bytes ? pool->cfg.shm_bytes : DEFAULT_SHM_BYTES);
+                            pool->cfg.shm_bytes ? pool->cfg.shm_bytes : DEFAULT_SHM_BYTES);
     pool->arena.returned = &pool->shm->arena_returns;
     return rc;
 }

@@ -40,7 +40,6 @@
 #define _GNU_SOURCE
 #include "dispatch.h"
 
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -614,7 +613,7 @@ void pp__break_pool(pp_pool *pool, int status)
     pp__update_kicks(pool);
 }
 
-/* ---- a remote backend's side (pool_remote.h) ------------------------------ */
+/* ---- a remote backend's side (pool.h: struct pp_remote) --------------------- */
 
 pp_future *pp__take_queued(pp_pool *pool)
 {
@@ -669,10 +668,9 @@ void *pp__taken_room(pp_pool *pool, pp_future *f, size_t len)
 
 int pp__settle_taken(pp_pool *pool, pp_future *f, const struct pp_outcome *o)
 {
-    const char *base = f->block.off ? pp__block_ptr(&pool->arena, f->block) : NULL;
-    const char *bytes = o->bytes;
-    bool in_block = base && bytes >= base && bytes - base <= (ptrdiff_t)f->block.size &&
-                    o->len <= f->block.size - (uint64_t)(bytes - base);
+    uintptr_t base = f->block.off ? (uintptr_t)pp__block_ptr(&pool->arena, f->block) : 0;
+    uintptr_t at = (uintptr_t)o->bytes;
+    bool in_block = base && at >= base && at - base <= f->block.size && o->len <= f->block.size - (at - base);
     drop_heap_arg(f);
     if (!in_block)
         pp__arena_free(&pool->arena, &f->block);
@@ -681,7 +679,7 @@ int pp__settle_taken(pp_pool *pool, pp_future *f, const struct pp_outcome *o)
     f->pid = o->pid;
     int status = o->status;
     if (in_block) {
-        f->result = bytes;
+        f->result = o->bytes;
         f->result_len = o->len;
     } else if (o->len <= sizeof f->small) {
         if (o->len)
