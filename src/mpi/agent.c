@@ -49,6 +49,12 @@ struct futures { /* a growing list */
     size_t n, cap;
 };
 
+struct landing { /* a task whose large argument is on its way */
+    struct wire_task t;
+    void *buf; /* the pool buffer it lands in; NULL: no memory, dropped */
+    struct pp_arrival in;
+};
+
 struct agent {
     struct pp_chan *c;
     pp_pool *pool;
@@ -62,6 +68,8 @@ struct agent {
     struct pp_bytes started, results;
     uint32_t nstarted, nresults;
     struct pp_bigs bigs; /* large results, sent after the report */
+    struct landing *landings; /* in the order sent */
+    size_t nlandings, landings_cap;
     uint64_t last_sent, last_heard;
 };
 
@@ -145,34 +153,16 @@ static uint64_t id_of(const pp_future *f)
     return (uint64_t)(uintptr_t)pp_future_data(f);
 }
 
-/* Submits one task of a TASKS message; a large argument arrives now. */
-static void take_task(struct agent *a, const struct wire_task *t, const unsigned char *inline_arg)
+/* Submits a task whose argument is here: inline in the message, or in buf,
+   a pool buffer the submit takes (NULL with a large argument: no memory). */
+static void submit_task(struct agent *a, const struct wire_task *t, const void *inline_arg, void *buf)
 {
     char msg[128];
-    pp_task_opts o = {.deadline = (double)t->deadline_ns / 1e9,
-                      .cpu_limit = (double)t->cpu_limit_ns / 1e9,
-                      .result_hint = (size_t)t->result_hint,
-                      .data = (void *)(uintptr_t)t->id};
-    pp_fn fn = pp__fn_decode(a->tab, t->fn_module, t->fn_off);
-    void *buf = NULL;
-    if (t->big) { /* received even when the task cannot run: it is on its way */
-        buf = pp_buffer_alloc(a->pool, t->arg_len);
-        void *into = buf ? buf : malloc(t->arg_len);
-        if (into)
-            pp__chan_recv_big(a->c, 0, into, t->arg_len);
-        else /* no memory anywhere: take the bytes in pieces and drop them */
-            for (uint64_t left = t->arg_len; left;) {
-                char sink[1]; /* a truncated receive still consumes the piece */
-                uint64_t n = left < WIRE_PIECE ? left : WIRE_PIECE;
-                MPI_Recv(sink, 1, MPI_BYTE, 0, TAG_BIG, a->c->comm, MPI_STATUS_IGNORE);
-                left -= n;
-            }
-        if (!buf) {
-            free(into);
-            fail_task(a, t->id, PP_ENOMEM, "the agent had no memory for the argument");
-            return;
-        }
+    if (t->big && !buf) {
+        fail_task(a, t->id, PP_ENOMEM, "the agent had no memory for the argument");
+        return;
     }
+    pp_fn fn = pp__fn_decode(a->tab, t->fn_module, t->fn_off);
     if (!fn) {
         if (buf)
             pp_buffer_free(a->pool, buf);
@@ -181,6 +171,10 @@ static void take_task(struct agent *a, const struct wire_task *t, const unsigned
         fail_task(a, t->id, PP_EINVAL, msg);
         return;
     }
+    pp_task_opts o = {.deadline = (double)t->deadline_ns / 1e9,
+                      .cpu_limit = (double)t->cpu_limit_ns / 1e9,
+                      .result_hint = (size_t)t->result_hint,
+                      .data = (void *)(uintptr_t)t->id};
     pp_future *f = NULL;
     int rc = buf ? pp_submit_buffer(a->pool, fn, buf, t->arg_len, &o, &f)
                  : pp_submit_opts(a->pool, fn, inline_arg, t->arg_len, &o, &f);
@@ -192,6 +186,52 @@ static void take_task(struct agent *a, const struct wire_task *t, const unsigned
     if (rc != PP_OK) {
         snprintf(msg, sizeof msg, "rank %d could not submit the task", pp_mpi_rank());
         fail_task(a, t->id, rc, msg);
+    }
+}
+
+/* Takes one task of a TASKS message. A large argument is received into a
+   pool buffer without blocking (the agent goes on reporting meanwhile: a
+   64 MiB argument took 0.8 s to come in on a loaded machine, past the
+   master's patience), and submitted once it has landed (land). */
+static void take_task(struct agent *a, const struct wire_task *t, const unsigned char *inline_arg)
+{
+    if (!t->big) {
+        submit_task(a, t, inline_arg, NULL);
+        return;
+    }
+    struct landing l = {.t = *t, .buf = pp_buffer_alloc(a->pool, t->arg_len)}; /* NULL: dropped on arrival */
+    if (a->nlandings == a->landings_cap) {
+        size_t cap = a->landings_cap ? 2 * a->landings_cap : 8;
+        struct landing *g = realloc(a->landings, cap * sizeof *g);
+        if (g) {
+            a->landings = g;
+            a->landings_cap = cap;
+        }
+    }
+    int rc = pp__chan_post_big(a->c, 0, l.buf, t->arg_len, &l.in);
+    if (a->nlandings < a->landings_cap && rc == PP_OK) {
+        a->landings[a->nlandings++] = l;
+        return;
+    }
+    while (rc == PP_OK && !pp__chan_arrived(&l.in)) /* no memory to follow it: wait for it here */
+        ;
+    if (l.buf)
+        pp_buffer_free(a->pool, l.buf);
+    fail_task(a, t->id, rc == PP_OK ? PP_ENOMEM : rc, "the agent could not receive the argument");
+}
+
+/* Submits the tasks whose large argument has landed, in the order sent. */
+static void land(struct agent *a)
+{
+    size_t done = 0;
+    while (done < a->nlandings && pp__chan_arrived(&a->landings[done].in)) {
+        submit_task(a, &a->landings[done].t, NULL, a->landings[done].buf);
+        done++;
+    }
+    if (done) {
+        memmove(a->landings, a->landings + done, (a->nlandings - done) * sizeof *a->landings);
+        a->nlandings -= done;
+        pp__chan_active(a->c);
     }
 }
 
@@ -341,17 +381,23 @@ _Noreturn void pp__agent_main(struct pp_chan *c, pp_pool *local, const struct pp
     pp__chan_active(c);
     while (read_master(&a) && pp__now_ns() - a.last_heard < MASTER_LOST_NS) {
         uint32_t seen = atomic_load(&a.done_seq);
+        land(&a);
         if (collect(&a))
             pp__chan_active(c);
         scan_started(&a);
         report(&a);
         pp__chan_progress(c);
-        uint64_t nap = pp__chan_nap(c, a.running ? BUSY_NAP_NS : IDLE_NAP_NS);
+        uint64_t nap = pp__chan_nap(c, a.nlandings ? PP_SENDING_NAP_NS : a.running ? BUSY_NAP_NS : IDLE_NAP_NS);
         if (a.running && nap) /* a completion ends the nap */
             pp__futex_wait(&a.done_seq, seen, false, pp__now_ns() + nap);
         else
             pp__chan_sleep(nap);
     }
+    for (size_t i = 0; i < a.nlandings; i++) /* arguments that will never come */
+        for (int k = 0; k < a.landings[i].in.n; k++) {
+            MPI_Cancel(&a.landings[i].in.req[k]);
+            MPI_Request_free(&a.landings[i].in.req[k]);
+        }
     if (pp__now_ns() - a.last_heard >= MASTER_LOST_NS)
         pp__chan_forget(c, 0); /* nobody reads what is on its way */
     else

@@ -124,6 +124,39 @@ int pp__chan_recv_big(struct pp_chan *c, int src, void *buf, uint64_t len)
     return PP_OK;
 }
 
+int pp__chan_post_big(struct pp_chan *c, int src, void *buf, uint64_t len, struct pp_arrival *out)
+{
+    static char sink[1]; /* a truncated piece is still consumed */
+    int n = (int)((len + WIRE_PIECE - 1) / WIRE_PIECE);
+    *out = (struct pp_arrival){.req = malloc((size_t)(n ? n : 1) * sizeof *out->req), .n = n ? n : 1};
+    if (!out->req)
+        return PP_ENOMEM;
+    uint64_t at = 0;
+    for (int i = 0; i < out->n; i++) {
+        uint64_t piece = len - at < WIRE_PIECE ? len - at : WIRE_PIECE;
+        int rc = buf ? MPI_Irecv((char *)buf + at, (int)piece, MPI_BYTE, src, TAG_BIG, c->comm, &out->req[i])
+                     : MPI_Irecv(sink, 1, MPI_BYTE, src, TAG_BIG, c->comm, &out->req[i]);
+        if (rc != MPI_SUCCESS) {
+            out->n = i;
+            return PP_ESYS;
+        }
+        at += piece;
+    }
+    return PP_OK;
+}
+
+bool pp__chan_arrived(struct pp_arrival *in)
+{
+    int done = 1;
+    if (in->n)
+        MPI_Testall(in->n, in->req, &done, MPI_STATUSES_IGNORE);
+    if (!done)
+        return false;
+    free(in->req);
+    *in = (struct pp_arrival){0};
+    return true;
+}
+
 void *pp__chan_recv(struct pp_chan *c, const MPI_Status *st, size_t *len)
 {
     int count = 0;

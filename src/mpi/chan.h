@@ -86,6 +86,17 @@ void pp__bigs_send(struct pp_chan *c, int dest, struct pp_bigs *q, bool skip);
 int pp__chan_send(struct pp_chan *c, int dest, int tag, void *buf, uint64_t len, struct pp_release release);
 /* Receives a TAG_BIG payload of len bytes from src into buf. PP_OK or PP_ESYS. */
 int pp__chan_recv_big(struct pp_chan *c, int src, void *buf, uint64_t len);
+
+/* A TAG_BIG payload on its way in, received without blocking. */
+struct pp_arrival {
+    MPI_Request *req; /* one per piece */
+    int n;
+};
+/* Starts receiving len bytes from src into buf (NULL: into nothing; the
+   payload is consumed and dropped). PP_OK, PP_ENOMEM or PP_ESYS. */
+int pp__chan_post_big(struct pp_chan *c, int src, void *buf, uint64_t len, struct pp_arrival *out);
+/* Whether it has all arrived (then its requests are freed). */
+bool pp__chan_arrived(struct pp_arrival *in);
 /* Receives the message announced by st into a malloc'd buffer (*len bytes). */
 void *pp__chan_recv(struct pp_chan *c, const MPI_Status *st, size_t *len);
 /* Completes finished sends. */

@@ -21,7 +21,8 @@
  *
  * Failures. A worker's crash, deadline or limit is settled on the agent and
  * comes back as that task's status. An agent that has not reported for
- * LOST_NS is lost: its started tasks end PP_ECRASHED (the message names the
+ * LOST_NS (plus LOST_NS_PER_MIB per MiB of the arguments it holds) is
+ * lost: its started tasks end PP_ECRASHED (the message names the
  * rank), the others go back to the head of the backlog for the live agents;
  * under PP_BREAK_POOL, or when no agent is left, the pool breaks instead.
  * The relay pings every agent each PING_NS, so an agent whose master died
@@ -48,6 +49,7 @@
 #include "wire.h"
 
 #define LOST_NS      600000000ull
+#define LOST_NS_PER_MIB 10000000ull /* more, per MiB of arguments it holds */
 #define REFILL_NS    500000ull
 #define WINDOW_MAX   512u
 #define WINDOW_BYTES ((uint64_t)64 << 20)
@@ -423,7 +425,11 @@ static void check_agents(struct relay *r)
         struct agent *a = &r->agents[i];
         if (a->lost || a->gone)
             continue;
-        if (now - a->last_heard > LOST_NS) {
+        /* an agent taking in large arguments may go quiet for longer: it
+           allocates and maps their memory (80 MiB took 0.6 s on a loaded
+           2-core machine) */
+        uint64_t patience = LOST_NS + (a->inflight_bytes >> 20) * LOST_NS_PER_MIB;
+        if (now - a->last_heard > patience) {
             pthread_mutex_lock(&r->pool->lock);
             char why[64];
             snprintf(why, sizeof why, "no report for %.2f s", (double)(now - a->last_heard) / 1e9);

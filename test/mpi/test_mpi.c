@@ -13,6 +13,7 @@
 #include <procpool_mpi.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,9 @@ static void check_payloads(pp_pool *pool)
     for (size_t k = 0; k < K; k++) {
         const void *p;
         size_t n;
+        const char *msg = NULL;
+        if (pp_future_exception(fs[k], -1, NULL, &msg) != PP_OK)
+            fprintf(stderr, "FAIL %s: payload of %zu bytes: %s\n", current, sizes[k], msg ? msg : "");
         EXPECT_RC(pp_future_result(fs[k], -1, &p, &n), PP_OK);
         EXPECT(n == sizes[k]);
         EXPECT(n == 0 || memcmp(p, bufs[k], n) == 0);
@@ -377,6 +381,100 @@ static void check_crashes(pp_pool *pool)
     EXPECT_RC(pp_submit(pool, square, &i, sizeof i, &f), PP_OK);
     EXPECT(result_long(f) == 144);
     pp_future_release(f);
+}
+
+/* ---- a seeded random mix --------------------------------------------------- */
+
+enum mix_kind { MIX_VALUE, MIX_FAIL, MIX_CRASH, MIX_DEADLINE, MIX_ECHO, MIX_KINDS };
+
+struct mix_arg {
+    int32_t kind, value;
+    uint32_t len; /* MIX_ECHO: bytes that follow, a pattern of value */
+};
+
+static int mix_task(pp_task *t, const void *arg, size_t len)
+{
+    struct mix_arg a;
+    memcpy(&a, arg, sizeof a);
+    switch (a.kind) {
+    case MIX_FAIL: return pp_task_fail(t, a.value, "mix %d", a.value);
+    case MIX_CRASH: raise(a.value % 2 ? SIGKILL : SIGSEGV); break;
+    case MIX_DEADLINE: nap_ms(10000); break;
+    case MIX_ECHO: return pp_task_return(t, (const char *)arg + sizeof a, len - sizeof a);
+    default: break;
+    }
+    long v = (long)a.value * 7;
+    return pp_task_return(t, &v, sizeof v);
+}
+
+/* Submits, cancels, releases unseen and waits in a random order, then checks
+   every outcome it kept: nothing lost, nothing wrong, whatever the mix. */
+static void check_random(pp_pool *pool, unsigned seed)
+{
+    char name[64];
+    snprintf(name, sizeof name, "random mix, seed %u", seed);
+    begin(name, 120);
+    srand(seed);
+    enum { N = 600 };
+    pp_future **fs = calloc(N, sizeof *fs);
+    struct mix_arg *as = calloc(N, sizeof *as);
+    bool *asked = calloc(N, sizeof *asked);
+    unsigned char *buf = malloc(sizeof(struct mix_arg) + (200 << 10));
+    for (int i = 0; i < N; i++) {
+        as[i] = (struct mix_arg){.kind = rand() % MIX_KINDS, .value = rand() % 1000 + 1};
+        if (as[i].kind == MIX_CRASH && rand() % 4) /* crashes are dear: fewer of them */
+            as[i].kind = MIX_VALUE;
+        if (as[i].kind == MIX_DEADLINE && rand() % 8)
+            as[i].kind = MIX_ECHO;
+        if (as[i].kind == MIX_ECHO)
+            as[i].len = (uint32_t)(rand() % 3 == 0 ? rand() % (200 << 10) : rand() % 512);
+        memcpy(buf, &as[i], sizeof as[i]);
+        memset(buf + sizeof as[i], as[i].value & 0xff, as[i].len);
+        pp_task_opts o = {.deadline = as[i].kind == MIX_DEADLINE ? 0.05 : 0};
+        EXPECT_RC(pp_submit_opts(pool, mix_task, buf, sizeof as[i] + as[i].len, &o, &fs[i]), PP_OK);
+        int r = rand() % 10;
+        if (r == 0 && i > 0) { /* cancel an earlier one: it either was cancelled or runs to its end */
+            int k = rand() % i;
+            if (fs[k])
+                asked[k] = true, pp_future_cancel(fs[k]);
+        } else if (r == 1) { /* release one unseen: it still runs, and is freed once done */
+            pp_future_release(fs[i]);
+            fs[i] = NULL;
+        } else if (r == 2 && i > 0 && fs[i - 1]) {
+            pp_future_exception(fs[i - 1], 0, NULL, NULL); /* a poll */
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        if (!fs[i])
+            continue;
+        int code = 0;
+        int rc = pp_future_exception(fs[i], -1, &code, NULL);
+        if (rc == PP_ECANCELLED) {
+            EXPECT(asked[i]);
+        } else {
+            int want[] = {PP_OK, PP_ETASK, PP_ECRASHED, PP_EDEADLINE, PP_OK};
+            if (rc != want[as[i].kind])
+                fprintf(stderr, "FAIL %s: task %d kind %d ended %s\n", current, i, as[i].kind, pp_strerror(rc));
+            EXPECT(rc == want[as[i].kind]);
+            const void *p;
+            size_t n;
+            if (as[i].kind == MIX_FAIL)
+                EXPECT(code == as[i].value);
+            if (as[i].kind == MIX_VALUE) {
+                EXPECT(result_long(fs[i]) == (long)as[i].value * 7);
+            } else if (as[i].kind == MIX_ECHO) {
+                EXPECT_RC(pp_future_result(fs[i], -1, &p, &n), PP_OK);
+                EXPECT(n == as[i].len);
+                for (size_t k = 0; k < n; k++)
+                    EXPECT(((const unsigned char *)p)[k] == (as[i].value & 0xff));
+            }
+        }
+        pp_future_release(fs[i]);
+    }
+    free(fs);
+    free(as);
+    free(asked);
+    free(buf);
 }
 
 static void check_chaos(pp_pool *pool, unsigned seed)
@@ -550,7 +648,9 @@ int main(int argc, char **argv)
         check_limits(pool);
         check_crashes(pool);
         check_chaos(pool, (unsigned)time(NULL));
-        check_stats(pool);
+        check_stats(pool); /* before the random mix, whose released futures may still run */
+        for (unsigned seed = 1; seed <= 3; seed++)
+            check_random(pool, seed);
         check_broken_agent(pool);
         check_terminate(pool);
     }
