@@ -7,8 +7,8 @@
  * travels as its own TAG_BIG message right after the message that names it
  * (MPI keeps messages of one tag between two ranks in order).
  *
- *   master -> agent   TAG_TABLE  the master's module table (funcs.h), once
- *                     TAG_TASKS  u32 count, pad, then count wire_task records,
+ *   start-up          MPI_Bcast of the master's module table (funcs.h)
+ *   master -> agent   TAG_TASKS  u32 count, pad, then count wire_task records,
  *                                each followed by its inline argument
  *                     TAG_CTRL   wire_ctrl: ping, terminate(sig), exit
  *   agent -> master   TAG_HELLO  wire_hello, once
@@ -24,11 +24,10 @@
 
 #include <stdint.h>
 
-enum { TAG_TABLE = 1, TAG_TASKS, TAG_CTRL, TAG_HELLO, TAG_REPORT, TAG_BYE, TAG_BIG };
+enum { TAG_TASKS = 1, TAG_CTRL, TAG_HELLO, TAG_REPORT, TAG_BYE, TAG_BIG };
 
 #define WIRE_INLINE ((uint64_t)64 << 10) /* larger payloads go as TAG_BIG */
 #define WIRE_PIECE  ((uint64_t)1 << 30)  /* MPI counts are int */
-#define WIRE_BATCH  ((uint64_t)256 << 10) /* a TASKS or REPORT message closes past this */
 
 enum wire_ctrl_op { CTRL_PING = 1, CTRL_TERMINATE, CTRL_EXIT };
 
