@@ -52,18 +52,13 @@ void *pp_buffer_alloc(pp_pool *pool, size_t len)
 
 int pp_submit_buffer(pp_pool *pool, pp_fn fn, void *buf, size_t len, const pp_task_opts *opts, pp_future **future)
 {
-    if (future)
-        *future = NULL;
-    if (!pool || !fn || !buf || !future)
-        return PP_EINVAL;
-    if (pp__foreign(pool->owner_pid))
-        return PP_ESTATE;
     struct pp_task_spec spec;
-    if (pp__task_spec(fn, opts, &spec) != PP_OK)
-        return PP_EINVAL;
+    int rc = pp__submit_check(pool, fn, buf != NULL, opts, future, &spec);
+    if (rc != PP_OK)
+        return rc;
     pthread_mutex_lock(&pool->lock);
     struct pp_buffer **link, *b = find(pool, buf, &link);
-    int rc = PP_EINVAL;
+    rc = PP_EINVAL;
     if (b && len <= b->len) {
         struct pp_arg a = {.body = buf, .body_len = len, .placed = b->block};
         rc = pp__submit_locked(pool, &spec, &a, opts ? opts->data : NULL, future);

@@ -28,8 +28,15 @@
 #define PP_MASTER_SPIN_NS 20000 /* see docs/design.md, "Waiting" */
 #endif
 
-int pp__task_spec(pp_fn fn, const pp_task_opts *opts, struct pp_task_spec *spec)
+int pp__submit_check(pp_pool *pool, pp_fn fn, bool arg_ok, const pp_task_opts *opts, pp_future **future,
+                     struct pp_task_spec *spec)
 {
+    if (future)
+        *future = NULL;
+    if (!pool || !fn || !future || !arg_ok)
+        return PP_EINVAL;
+    if (pp__foreign(pool->owner_pid))
+        return PP_ESTATE;
     pp_task_opts o = opts ? *opts : (pp_task_opts){0};
     *spec = (struct pp_task_spec){.fn = fn, .result_hint = o.result_hint};
     if (pp__deadline_from_seconds(o.deadline, &spec->deadline_ns) != PP_OK ||
@@ -46,18 +53,13 @@ int pp_submit(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, pp_futur
 int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, const pp_task_opts *opts,
                    pp_future **future)
 {
-    if (future)
-        *future = NULL;
-    if (!pool || !fn || !future || (!arg && arg_len))
-        return PP_EINVAL;
-    if (pp__foreign(pool->owner_pid))
-        return PP_ESTATE;
     struct pp_task_spec spec;
-    if (pp__task_spec(fn, opts, &spec) != PP_OK)
-        return PP_EINVAL;
+    int rc = pp__submit_check(pool, fn, arg || !arg_len, opts, future, &spec);
+    if (rc != PP_OK)
+        return rc;
     struct pp_arg a = {.body = arg, .body_len = arg_len};
     pthread_mutex_lock(&pool->lock);
-    int rc = pp__submit_locked(pool, &spec, &a, opts ? opts->data : NULL, future);
+    rc = pp__submit_locked(pool, &spec, &a, opts ? opts->data : NULL, future);
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }

@@ -5,6 +5,7 @@
 #ifndef PP_FUTURE_H
 #define PP_FUTURE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pool.h"
@@ -14,8 +15,11 @@
    PP_ESTATE for a blocking wait on the monitor thread. */
 int pp__wait_done(pp_future *f, uint64_t deadline);
 
-/* What a task runs with, from its options (NULL: defaults). PP_EINVAL for a
-   negative or NaN duration. */
-int pp__task_spec(pp_fn fn, const pp_task_opts *opts, struct pp_task_spec *spec);
+/* The checks every submit starts with: clears *future, then PP_EINVAL (NULL
+   pool, fn or future; !arg_ok; a negative or NaN duration in opts) or
+   PP_ESTATE (a process other than the pool's creator); on PP_OK, *spec is
+   what the task runs with. */
+int pp__submit_check(pp_pool *pool, pp_fn fn, bool arg_ok, const pp_task_opts *opts, pp_future **future,
+                     struct pp_task_spec *spec);
 
 #endif
