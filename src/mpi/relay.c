@@ -2,7 +2,7 @@
 /*
  * relay: the cluster pool on rank 0.
  *
- * The cluster pool is a remote pool (pool_remote.h): submits, futures,
+ * The cluster pool is a remote pool (create.h, pool.h): submits, futures,
  * waits, callbacks and map are the local pool's own code; its tasks wait in
  * the backlog until the relay thread takes them (pp__take_queued) and sends
  * them to agents, and they end when the relay settles them
