@@ -101,6 +101,8 @@ int pp_pool_stats(const pp_pool *pool, pp_stats *out)
     *out = p->stats;
     out->workers_alive = p->alive;
     out->shm_bytes_in_use = p->arena.in_use;
+    if (p->remote && p->remote->stats)
+        p->remote->stats(p->remote, out);
     pthread_mutex_unlock(&p->lock);
     return PP_OK;
 }

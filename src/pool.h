@@ -101,6 +101,16 @@ struct pp_remote {
     void (*wake)(struct pp_remote *r);               /* a task was queued: look at the backlog */
     void (*terminate)(struct pp_remote *r, int sig); /* pp_pool_terminate: signal every running task */
     void (*stop)(struct pp_remote *r);               /* pp_pool_destroy, once shut down: release all */
+    /* pp_future_kill of a taken task (pool->lock held, must not block): the
+       core has already settled f PP_ECANCELLED; the backend kills the task
+       where it runs, and still hands f back once (pp__settle_taken or
+       pp__return_taken), whose outcome the core then ignores. NULL: taken
+       tasks cannot be killed. */
+    void (*kill)(struct pp_remote *r, pp_future *f);
+    /* pp_pool_stats (pool->lock held): sets in *out what only the
+       backend's processes know (workers_started, workers_alive,
+       workers_recycled, ranks_lost, ranks_bound). NULL: nothing to set. */
+    void (*stats)(struct pp_remote *r, pp_stats *out);
 };
 
 struct pp_worker_info {
