@@ -34,8 +34,9 @@ extern "C" {
 #endif
 
 #define PP_VERSION_MAJOR 1
-#define PP_VERSION_MINOR 0
+#define PP_VERSION_MINOR 2
 #define PP_VERSION_PATCH 0
+#define PP_VERSION_HEX   ((PP_VERSION_MAJOR << 16) | (PP_VERSION_MINOR << 8) | PP_VERSION_PATCH)
 PP_API const char *pp_version(void); /* "MAJOR.MINOR.PATCH" of the linked library */
 
 /* ---- status codes ------------------------------------------------------- */
@@ -55,6 +56,7 @@ enum {
     PP_ELIMIT = -12,    /* a resource limit (cpu_limit) killed the task's worker */
 };
 PP_API const char *pp_strerror(int status);
+PP_API const char *pp_errname(int status); /* "PP_EINVAL"; NULL for an unknown value */
 
 /* Largest max_workers a pool accepts. */
 #define PP_MAX_WORKERS 1024
@@ -72,6 +74,9 @@ PP_API void *pp_task_result_buffer(pp_task *task, size_t len);
 PP_API int pp_task_fail(pp_task *task, int code, const char *fmt, ...) /* attach a message; returns code */
     __attribute__((format(printf, 3, 4)));
 PP_API int pp_worker_id(void); /* 0 .. max_workers-1 inside a worker, -1 in the master */
+/* In a task: what pp_future_info reports (wall time, CPU, peak memory)
+   counts from here, so setup is left out. Limits still count from the start. */
+PP_API void pp_task_reset_info(pp_task *task);
 
 /* ---- pool (ProcessPoolExecutor) ----------------------------------------- */
 typedef struct pp_pool pp_pool;
@@ -94,7 +99,8 @@ PP_API int pp_pool_terminate(pp_pool *pool, int sig);
 PP_API void pp_pool_destroy(pp_pool *pool); /* shutdown(true, false), reap all, free all futures */
 PP_API int pp_pool_max_workers(const pp_pool *pool);
 
-/* Outcomes do not overlap: completed = PP_OK, failed = PP_ETASK, crashed = PP_ECRASHED. */
+/* Outcomes do not overlap: completed = PP_OK, failed = PP_ETASK, cancelled;
+   crashed and deadline_kills count runs (a retried task's too). */
 typedef struct pp_stats {
     uint64_t submitted, completed, failed, crashed, cancelled, deadline_kills;
     uint64_t workers_started; /* includes replacements */
@@ -112,7 +118,9 @@ typedef struct pp_task_opts {
     double deadline;    /* wall-clock seconds the task may run once started; 0: no limit */
     size_t result_hint; /* result bytes to reserve up front (no round trip); 0: none */
     void *data;         /* the caller's pointer, kept on the future (pp_future_data) */
-    double cpu_limit;   /* CPU seconds the task may use; 0: no limit; past it: PP_ELIMIT */
+    double cpu_limit;   /* CPU seconds the task (with the processes it starts) may use; 0: no limit;
+                           past it: PP_ELIMIT */
+    unsigned retries;   /* runs again after a crash, deadline or CPU limit, up to this many times */
 } pp_task_opts;
 PP_API int pp_submit(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, pp_future **future);
 PP_API int pp_submit_opts(pp_pool *pool, pp_fn fn, const void *arg, size_t arg_len, const pp_task_opts *opts,
@@ -131,6 +139,9 @@ PP_API void pp_buffer_free(pp_pool *pool, void *buf);
 PP_API int pp_future_result(pp_future *f, double timeout, const void **data, size_t *len);
 PP_API int pp_future_exception(pp_future *f, double timeout, int *code, const char **message);
 PP_API int pp_future_cancel(pp_future *f); /* 1: cancelled (or already was); 0: running or done */
+/* pending: cancel; running: kill its worker (the pool never breaks for it).
+   1: it ends PP_ECANCELLED; 0: it was already done. */
+PP_API int pp_future_kill(pp_future *f);
 PP_API bool pp_future_cancelled(const pp_future *f);
 PP_API bool pp_future_running(const pp_future *f);
 PP_API bool pp_future_done(const pp_future *f); /* finished, failed or cancelled */
@@ -147,6 +158,7 @@ typedef struct pp_task_info {
     double wall_s;                             /* started_at -> finished_at */
     double user_cpu_s, sys_cpu_s;              /* CPU the task itself used */
     uint64_t peak_rss_bytes;                   /* the worker's peak resident memory during the task */
+    unsigned attempts;                         /* runs (1: the first try; 0: never started) */
 } pp_task_info;
 PP_API int pp_future_info(const pp_future *f, pp_task_info *out); /* PP_ESTATE until done */
 
@@ -165,6 +177,9 @@ typedef struct pp_map_opts {
     double timeout;   /* seconds from the call for the whole map; 0: no limit */
     int *status;      /* optional, n entries: each item's status */
     bool progress;    /* a live progress bar on stderr when stderr is a terminal */
+    double deadline;  /* per item, from the item's own start (also inside a chunk); 0: no limit */
+    double cpu_limit; /* per item; 0: no limit */
+    unsigned retries; /* re-runs of an item whose worker died or hit a limit */
 } pp_map_opts;
 PP_API int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_size, void *results,
                   size_t result_size, const pp_map_opts *opts);
@@ -179,21 +194,30 @@ typedef struct pp_stream_opts {
     double timeout;   /* seconds from begin for the whole map; 0: no limit */
     bool unordered;   /* yield in completion order */
     size_t window;    /* items in flight; 0: a default that keeps every worker busy */
+    double deadline;  /* per item, from the item's own start (also inside a chunk); 0: no limit */
+    double cpu_limit; /* per item; 0: no limit */
+    unsigned retries; /* re-runs of an item whose worker died or hit a limit */
 } pp_stream_opts;
 typedef struct pp_map_item {
-    size_t index;        /* the item's position in items[] */
+    size_t index;        /* the item's position in items[] (pulled: in pull order) */
     int status;          /* PP_OK, PP_ETASK, PP_ECRASHED, PP_EDEADLINE, PP_ELIMIT, ... */
     const void *result;  /* valid until the next pp_map_next or pp_map_end */
     size_t len;
     int code;            /* for a failed item: the task's code, as pp_future_exception */
-    const char *message; /* and its message ("" if none) */
+    const char *message; /* and its message; NULL if none, as pp_future_exception */
 } pp_map_item;
 typedef struct pp_map_iter pp_map_iter;
 PP_API int pp_map_begin(pp_pool *pool, pp_fn fn, const pp_item *items, size_t n, const pp_stream_opts *opts,
                         pp_map_iter **it);
+/* Pulled input: 1: *item filled (its bytes are copied before the next call);
+   0: no more; < 0: stop, pp_map_next returns that status. */
+typedef int (*pp_pull_fn)(void *ud, pp_item *item);
+PP_API int pp_map_begin_pull(pp_pool *pool, pp_fn fn, pp_pull_fn pull, void *ud, const pp_stream_opts *opts,
+                             pp_map_iter **it);
 /* 1: one more item in *out; 0: all yielded; < 0: the iterator's own error (PP_ETIMEOUT...) */
 PP_API int pp_map_next(pp_map_iter *it, pp_map_item *out);
-PP_API void pp_map_end(pp_map_iter *it); /* cancels what has not started; waits for the rest */
+PP_API void pp_map_end(pp_map_iter *it);  /* cancels what has not started; waits for the rest */
+PP_API void pp_map_kill(pp_map_iter *it); /* cancels what has not started; kills what runs */
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "headroom.h"
 #include "procpool.h"
 
 #define PAGE 4096u
@@ -23,6 +24,7 @@
 #endif
 #define POPULATE_MIN  (64u << 10)  /* cold bytes worth one call instead of faults */
 #define ARENA_TICK_NS 250000000ull /* how often the mark decays: a quarter each time */
+#define PP_ARENA_ASK_MEMORY ((uint64_t)16 << 20) /* requests this large ask pp__headroom first */
 
 struct pp_free_block {
     uint64_t rel;                       /* offset from the arena's start */
@@ -214,11 +216,18 @@ static void coalesce(struct pp_arena *a)
     }
 }
 
-int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out)
+bool pp__arena_fits(uint64_t bytes)
+{
+    return bytes < PP_ARENA_ASK_MEMORY || bytes <= pp__headroom();
+}
+
+int pp__arena_alloc(struct pp_arena *a, uint64_t size, uint64_t populate, pp_block *out)
 {
     int want = class_of(size);
     if (size > PP_ARENA_MAX_BLOCK || want >= PP_ARENA_CLASSES || !a->table)
         return PP_ENOMEM;
+    if (!pp__arena_fits(populate < size ? populate : size))
+        return PP_ENOMEM; /* touching it would call the OOM killer, not fail */
     struct pp_free_block *b = smallest_free(a, want);
     if (!b) {
         coalesce(a);
@@ -246,8 +255,11 @@ int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out)
     a->allocs++;
     if (a->in_use > a->hwm)
         a->hwm = a->in_use;
-    if (a->populate && out->size - b->warm >= POPULATE_MIN &&
-        madvise(a->base + out->off, out->size, MADV_POPULATE_WRITE) != 0)
+    if (populate > size)
+        populate = size;
+    populate = (populate + PAGE - 1) & ~(uint64_t)(PAGE - 1); /* only what is asked: the rest may never be used */
+    if (a->populate && populate >= POPULATE_MIN && populate > b->warm &&
+        madvise(a->base + out->off, populate, MADV_POPULATE_WRITE) != 0)
         a->populate = 0; /* an older kernel: pages fault in one by one */
     free(b);
     return PP_OK;

@@ -19,14 +19,18 @@
  * kernel with MADV_REMOVE. The mark decays while the pool idles (a tick with
  * no allocation since the last: pp__arena_tick), and warm blocks past the
  * budget are then returned, so
- * memory follows the payloads in flight both ways. A block with cold pages
- * is populated in one call (MADV_POPULATE_WRITE, where the kernel has it)
- * instead of a fault per page.
+ * memory follows the payloads in flight both ways. Only the bytes a caller
+ * will fill at once are committed, in one call (MADV_POPULATE_WRITE, where
+ * the kernel has it) instead of a fault per page; the rest of a block (its
+ * rounding to a power of two, room for a result) costs address space only
+ * until it is written. A request that cannot fit in memory is refused
+ * before any page is touched (headroom.h).
  */
 #ifndef PP_ARENA_H
 #define PP_ARENA_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,7 +68,14 @@ struct pp_arena {
 /* PP_OK, or PP_ENOMEM when the heap cannot hold the bookkeeping. */
 int pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget);
 void pp__arena_fini(struct pp_arena *a);
-int pp__arena_alloc(struct pp_arena *a, uint64_t size, pp_block *out); /* PP_OK or PP_ENOMEM */
+/* Whether bytes more of payload can fit in memory: requests of many
+   megabytes ask pp__headroom (MemAvailable, the cgroup's limit). */
+bool pp__arena_fits(uint64_t bytes);
+/* A block of at least size bytes whose first populate bytes are committed
+   (faulted in at once); the rest costs memory only once written. PP_OK, or
+   PP_ENOMEM: no room, or a request of many megabytes that the process's
+   memory (MemAvailable, its cgroup's limit) cannot hold. */
+int pp__arena_alloc(struct pp_arena *a, uint64_t size, uint64_t populate, pp_block *out);
 void pp__arena_free(struct pp_arena *a, pp_block *b);                  /* no-op on an empty block */
 /* Every ARENA_TICK_NS at most: when nothing was allocated since the last
    tick, lets the high-water mark decay toward what is in use and returns

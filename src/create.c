@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "dispatch.h"
+#include "lifetime.h"
 #include "monitor.h"
 #include "owner.h"
 #include "workers.h"
@@ -44,19 +44,19 @@ static uint32_t slot_count(uint32_t workers)
 void pp__pool_teardown(pp_pool *pool)
 {
     pp__spawner_stop(&pool->spawner); /* it kills what is left and exits */
-    while (pool->live.next != &pool->live)
-        pp__future_free(pool->live.next);
+    pp__futures_free_all(pool);
     for (struct pp_buffer *b = pool->buffers, *next; b; b = next) {
         next = b->next;
         free(b);
     }
     pp__arena_fini(&pool->arena);
-    if (pool->shm)
-        munmap(pool->shm, pool->map_size);
+    if (pool->lay.base)
+        munmap(pool->lay.base, pool->lay.map_size);
     free(pool->slots);
     free(pool->free_slots);
     free(pool->limbo);
     free(pool->workers);
+    pthread_cond_destroy(&pool->cb_cond);
     pthread_mutex_destroy(&pool->lock);
     free(pool);
 }
@@ -74,12 +74,14 @@ static int pool_memory(pp_pool *pool)
     for (uint32_t i = 0; i < nslots; i++)
         pool->free_slots[i] = nslots - 1 - i;
     pool->nfree = nslots;
-    pool->shm = pp__shm_create(nslots, pool->nworkers, &pool->map_size);
-    if (!pool->shm)
-        return PP_ESYS;
-    int rc = pp__arena_init(&pool->arena, (char *)pool->shm, pool->shm->arena_start, pool->shm->arena_end,
-                            pool->cfg.shm_bytes ? pool->cfg.shm_bytes : DEFAULT_SHM_BYTES);
-    pool->arena.returned = &pool->shm->arena_returns;
+    for (uint32_t w = 0; w < pool->nworkers; w++)
+        pool->workers[w].kill_slot = PP_NO_SLOT;
+    int rc = pp__shm_create(nslots, pool->nworkers, &pool->lay);
+    if (rc != PP_OK)
+        return rc;
+    rc = pp__arena_init(&pool->arena, pool->lay.base, pool->lay.arena_start, pool->lay.arena_end,
+                        pool->cfg.shm_bytes ? pool->cfg.shm_bytes : DEFAULT_SHM_BYTES);
+    pool->arena.returned = &pool->lay.shm->arena_returns;
     return rc;
 }
 
@@ -107,21 +109,30 @@ static int pool_new(pp_pool **out, const pp_config *config, uint32_t nworkers, s
         errno = rc;
         return PP_ESYS;
     }
+    rc = pthread_cond_init(&pool->cb_cond, NULL);
+    if (rc != 0) {
+        pthread_mutex_destroy(&pool->lock);
+        free(pool);
+        errno = rc;
+        return PP_ESYS;
+    }
     pool->owner_pid = pp__self_pid();
     pool->cfg = cfg;
     pool->nworkers = nworkers ? nworkers : cfg.max_workers ? (uint32_t)cfg.max_workers : cpu_count();
     if (pool->nworkers > PP_MAX_WORKERS)
         pool->nworkers = PP_MAX_WORKERS;
-    pool->live.next = pool->live.prev = &pool->live;
+    pp__link_init(&pool->live);
+    pp__link_init(&pool->backlog);
+    pp__link_init(&pool->cb_queue);
     pool->remote = remote;
     rc = pool_memory(pool);
     if (rc == PP_OK && remote) {
         pool->nfree = 0; /* every task waits in the backlog for the backend */
         pool->alive = pool->nworkers;
     } else if (rc == PP_OK) {
-        pool->spawner.map = pool->shm;
-        pool->spawner.map_size = pool->map_size;
-        struct pp_worker_cfg wcfg = {.shm = pool->shm,
+        pool->spawner.map = pool->lay.base;
+        pool->spawner.map_size = pool->lay.map_size;
+        struct pp_worker_cfg wcfg = {.lay = pool->lay,
                                      .initializer = cfg.initializer,
                                      .initarg = cfg.initarg,
                                      .max_tasks_per_child = cfg.max_tasks_per_child,

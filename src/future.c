@@ -2,16 +2,21 @@
 /*
  * future: submitting, and everything a caller does with one future.
  *
- * A future is QUEUED (in the backlog), DISPATCHED (its task sits in a slot)
- * or DONE; the phase word is atomic so the predicates need no lock. Waiting
- * on a dispatched future watches its slot's state word directly: spin a
- * little, then sleep on it as a futex; the worker wakes us when it publishes
- * DONE, and this thread harvests the slot itself, so a round trip never
- * passes through the monitor thread. A queued future waits on the epoch
- * until the monitor dispatches it. The predicates (done, running,
- * cancelled) harvest a finished slot themselves: a poll sees the truth
- * without any wait call. A future a remote backend runs has no slot: it
- * waits on the epoch, which the backend bumps when it settles it.
+ * A future is QUEUED (in the backlog), DISPATCHED (its task sits in a slot,
+ * or a remote backend has it) or DONE; the phase word is atomic so the
+ * predicates need no lock. Waiting on a dispatched future watches its slot's
+ * state word directly: spin a little, then sleep on it as a futex; the
+ * worker wakes us when it publishes DONE, and this thread harvests the slot
+ * itself, so a round trip never passes through the monitor thread. The
+ * master counts its sleepers in its own memory, so a renewal always wakes
+ * them, whatever a task wrote over the slot's shared hint. A queued future
+ * waits on the epoch until the monitor dispatches it. The predicates (done,
+ * running, cancelled) harvest a finished slot themselves: a poll sees the
+ * truth without any wait call. A future a remote backend runs has no slot:
+ * it waits on the epoch, which the backend bumps when it settles it.
+ *
+ * Releasing is the caller's put (lifetime.c): the future lives on while
+ * the task runs, or its callbacks do, and goes when the last holder lets go.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -19,9 +24,14 @@
 
 #include "future.h"
 
+#include "callback.h"
 #include "deadline.h"
 #include "dispatch.h"
+#include "harvest.h"
+#include "lifetime.h"
 #include "owner.h"
+#include "settle.h"
+#include "slot.h"
 #include "sync.h"
 
 #ifndef PP_MASTER_SPIN_NS
@@ -38,7 +48,7 @@ int pp__submit_check(pp_pool *pool, pp_fn fn, bool arg_ok, const pp_task_opts *o
     if (pp__foreign(pool->owner_pid))
         return PP_ESTATE;
     pp_task_opts o = opts ? *opts : (pp_task_opts){0};
-    *spec = (struct pp_task_spec){.fn = fn, .result_hint = o.result_hint};
+    *spec = (struct pp_task_spec){.fn = fn, .result_hint = o.result_hint, .retries = o.retries};
     if (pp__deadline_from_seconds(o.deadline, &spec->deadline_ns) != PP_OK ||
         pp__deadline_from_seconds(o.cpu_limit, &spec->cpu_limit_ns) != PP_OK)
         return PP_EINVAL;
@@ -87,15 +97,21 @@ static bool wait_slot(pp_pool *pool, pp_future *f, uint64_t deadline)
             pp__cpu_relax();
         return pp__epoch_wait(seen, deadline);
     }
-    struct pp_slot *slot = &pool->shm->slots[f->slot];
-    uint32_t st = atomic_load(&slot->state);
-    if (ST_KIND(st) == SLOT_DONE) {
-        pp__harvest_all(pool);
+    uint32_t s = f->slot;
+    struct pp_slot_view v = pp__slot_look(pool, s);
+    if (v.kind == SLOT_DONE) {
+        pp__harvest(pool, s);
+        pp__feed(pool);
         pthread_mutex_unlock(&pool->lock);
         return true;
     }
+    struct pp_slot_info *si = &pool->slots[s];
+    struct pp_slot *slot = &pool->lay.slots[s];
+    atomic_fetch_add(&si->sleepers, 1); /* the slot's info outlives any future in it */
     pthread_mutex_unlock(&pool->lock);
-    return pp__spin_wait(&slot->state, st, &slot->waiters, PP_MASTER_SPIN_NS, true, deadline);
+    bool changed = pp__spin_wait(&slot->state, v.word, &slot->waiters, PP_MASTER_SPIN_NS, true, deadline);
+    atomic_fetch_sub(&si->sleepers, 1);
+    return changed;
 }
 
 /* A dispatched future whose worker has published is settled at once. */
@@ -106,9 +122,8 @@ static void settle_if_published(const pp_future *cf)
     if (phase_of(f) != PHASE_DISPATCHED)
         return;
     pthread_mutex_lock(&pool->lock);
-    if (phase_of(f) == PHASE_DISPATCHED && f->slot != PP_NO_SLOT &&
-        ST_KIND(atomic_load(&pool->shm->slots[f->slot].state)) == SLOT_DONE)
-        pp__harvest_all(pool);
+    if (phase_of(f) == PHASE_DISPATCHED && f->slot != PP_NO_SLOT && pp__harvest(pool, f->slot))
+        pp__feed(pool);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -119,11 +134,14 @@ int pp__wait_done(pp_future *f, uint64_t deadline)
         uint32_t phase = phase_of(f);
         if (phase == PHASE_DONE)
             return PP_OK;
-        /* a poll still looks once (and harvests a finished slot) */
-        if (deadline != PP_FOREVER && deadline != PP_POLL && pp__now_ns() >= deadline)
+        if (phase == PHASE_DISPATCHED)
+            settle_if_published(f); /* a poll still looks once */
+        if (phase_of(f) == PHASE_DONE)
+            return PP_OK;
+        if (deadline == PP_POLL || (deadline != PP_FOREVER && pp__now_ns() >= deadline))
             return PP_ETIMEOUT;
-        if (deadline != PP_POLL && pp__on_monitor_thread(pool))
-            return PP_ESTATE; /* a callback must not block the thread that settles futures */
+        if (pp__in_callback())
+            return PP_ESTATE; /* a callback must not wait: it would hold up the others */
         if (phase == PHASE_DISPATCHED) {
             if (!wait_slot(pool, f, deadline) && phase_of(f) != PHASE_DONE)
                 return PP_ETIMEOUT;
@@ -196,6 +214,18 @@ int pp_future_cancel(pp_future *f)
     return cancelled;
 }
 
+int pp_future_kill(pp_future *f)
+{
+    if (!f)
+        return PP_EINVAL;
+    if (pp__foreign(f->pool->owner_pid))
+        return PP_ESTATE;
+    pthread_mutex_lock(&f->pool->lock);
+    bool killed = pp__kill_locked(f->pool, f);
+    pthread_mutex_unlock(&f->pool->lock);
+    return killed;
+}
+
 bool pp_future_cancelled(const pp_future *f)
 {
     if (!f || pp__foreign(f->pool->owner_pid))
@@ -222,7 +252,7 @@ bool pp_future_running(const pp_future *f)
     if (phase_of(f) == PHASE_DISPATCHED && f->slot == PP_NO_SLOT) {
         running = true; /* a remote backend has it */
     } else if (phase_of(f) == PHASE_DISPATCHED) {
-        uint32_t kind = ST_KIND(atomic_load(&pool->shm->slots[f->slot].state));
+        uint32_t kind = pp__slot_look(pool, f->slot).kind;
         running = kind == SLOT_RUNNING || kind == SLOT_GROW;
     }
     pthread_mutex_unlock(&pool->lock);
@@ -237,28 +267,25 @@ int pp_future_add_done_callback(pp_future *f, pp_done_fn cb, void *ud)
         return PP_ESTATE;
     pp_pool *pool = f->pool;
     pthread_mutex_lock(&pool->lock);
-    bool done = phase_of(f) == PHASE_DONE;
-    if (!done && !f->callbacks) {
-        pool->cb_waiting++; /* from now on completions kick the monitor... */
-        pp__update_kicks(pool);
-        pp__harvest_all(pool); /* ...and what finished before is harvested here */
-        done = phase_of(f) == PHASE_DONE;
-        if (done) {
-            pool->cb_waiting--;
-            pp__update_kicks(pool);
-        }
-    }
-    if (done && !(f->flags & FUT_CALLBACKS)) {
+    if (phase_of(f) == PHASE_DISPATCHED && f->slot != PP_NO_SLOT && pp__harvest(pool, f->slot))
+        pp__feed(pool); /* it finished: the callback runs now, here */
+    if (phase_of(f) == PHASE_DONE && !f->cb_busy) {
         pthread_mutex_unlock(&pool->lock);
-        cb(f, ud);
+        pp__callback_run(f, cb, ud);
         return PP_OK;
     }
     struct pp_callback *node = malloc(sizeof *node);
-    if (!node) {
+    int rc = node ? pp__callbacks_start(pool) : PP_ENOMEM;
+    if (rc != PP_OK) {
         pthread_mutex_unlock(&pool->lock);
-        return PP_ENOMEM;
+        free(node);
+        return rc;
     }
     *node = (struct pp_callback){.fn = cb, .ud = ud};
+    if (!f->callbacks && phase_of(f) != PHASE_DONE) {
+        pool->cb_waiting++; /* completions kick the monitor, which harvests them at once */
+        pp__update_kicks(pool);
+    }
     struct pp_callback **tail = &f->callbacks;
     while (*tail)
         tail = &(*tail)->next;
@@ -287,17 +314,18 @@ int pp_future_info(const pp_future *f, pp_task_info *out)
         return PP_ESTATE;
     pp_pool *pool = f->pool;
     pthread_mutex_lock(&pool->lock);
-    const struct pp_cost *c = &f->u.out;
+    const struct pp_cost *c = &f->cost;
     *out = (pp_task_info){
         .worker_id = f->worker,
         .pid = f->pid,
-        .queued_at = seconds(c->queued_ns),
+        .queued_at = seconds(f->queued_ns),
         .started_at = seconds(c->started_ns),
         .finished_at = seconds(c->finished_ns),
         .wall_s = c->started_ns && c->finished_ns > c->started_ns ? seconds(c->finished_ns - c->started_ns) : 0,
         .user_cpu_s = (double)c->user_us / 1e6,
         .sys_cpu_s = (double)c->sys_us / 1e6,
         .peak_rss_bytes = c->peak_rss,
+        .attempts = f->attempts,
     };
     pthread_mutex_unlock(&pool->lock);
     return PP_OK;
@@ -309,7 +337,6 @@ void pp_future_release(pp_future *f)
         return;
     pp_pool *pool = f->pool;
     pthread_mutex_lock(&pool->lock);
-    f->flags |= FUT_RELEASED;
-    pp__future_maybe_free(f);
+    pp__future_put(f);
     pthread_mutex_unlock(&pool->lock);
 }

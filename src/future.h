@@ -12,7 +12,7 @@
 
 /* Waits until f is done or the absolute deadline passes (PP_POLL: look
    once, harvesting a finished slot; PP_FOREVER). PP_OK, PP_ETIMEOUT, or
-   PP_ESTATE for a blocking wait on the monitor thread. */
+   PP_ESTATE when it would have to wait inside a done-callback. */
 int pp__wait_done(pp_future *f, uint64_t deadline);
 
 /* The checks every submit starts with: clears *future, then PP_EINVAL (NULL

@@ -8,16 +8,28 @@
  * run_chunk reserves the chunk's result area, [int32 status per item |
  * padding | result_size per item], marks every status NOT_RUN, and only then
  * names the area as the slot's result (a worker killed before that leaves no
- * area: a reused block holds an earlier chunk's statuses), then calls fn
- * once per item, writing each item's status after its result. If the worker
- * dies in the middle, the master still has the area (a crashed task keeps
- * what it reserved): the statuses say which items finished, the first
- * NOT_RUN item fails with PP_ECRASHED and the items after it go out again as
- * a new chunk.
+ * area: a reused block holds an earlier chunk's statuses). Then, per item,
+ * it marks the item RUNNING, restarts the per-item deadline and CPU limit
+ * (pp__task_item_begin), calls fn, and writes the item's result and then its
+ * status (a release store: whoever reads the status sees the result).
+ *
+ * If the worker dies in the middle (a crash, or a kill for the item's
+ * deadline or CPU limit), the master still has the area (a crashed task
+ * keeps what it reserved): the items that finished keep their results, the
+ * item marked RUNNING is the culprit and only it takes the death's status
+ * (or runs again, first in a new chunk, while its retries last), and the
+ * items that had not started go out again as a new chunk. A chunk that dies
+ * before any item starts blames its first item, so a chunk that cannot run
+ * at all ends instead of being sent for ever. stats.crashed counts each
+ * crashed run once.
  *
  * The master keeps a bounded window of chunks in flight and collects them in
  * input order, so memory stays O(window) however many items there are, and
  * the first failing item in input order is known as soon as it is reached.
+ * At the map's timeout, finished chunks are collected, the finished items of
+ * running chunks are read in place (their statuses say which), and only the
+ * items that had not finished report PP_ETIMEOUT; running chunks run on,
+ * their results dropped, as Python's map leaves its running calls.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -25,9 +37,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "callback.h"
+#include "deadline.h"
 #include "dispatch.h"
 #include "fnref.h"
 #include "future.h"
+#include "harvest.h"
 #include "owner.h"
 #include "pool.h"
 #include "sync.h"
@@ -42,7 +57,8 @@ struct chunk_hdr {
 #define ITEMS_AT 32 /* items start here, aligned for any type */
 _Static_assert(sizeof(struct chunk_hdr) <= ITEMS_AT, "chunk header too large");
 
-#define NOT_RUN INT32_MIN /* an item's status before it has run */
+#define NOT_RUN INT32_MIN       /* an item's status before it has run */
+#define RUNNING (INT32_MIN + 1) /* while it runs */
 
 static uint64_t results_at(uint64_t count)
 {
@@ -57,18 +73,21 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
     if (arg_len < ITEMS_AT)
         return pp_task_fail(t, PP_EINVAL, "malformed map chunk");
     memcpy(&h, arg, sizeof h);
-    if (h.item_size && h.count > (arg_len - ITEMS_AT) / h.item_size)
+    if (h.count > (uint64_t)PP_ARENA_MAX_BLOCK / 64 || (h.item_size && h.count > (arg_len - ITEMS_AT) / h.item_size) ||
+        (h.result_size && h.count > (uint64_t)PP_ARENA_MAX_BLOCK / h.result_size))
         return pp_task_fail(t, PP_EINVAL, "malformed map chunk");
     unsigned char *area = pp__task_reserve(t, results_at(h.count) + h.count * h.result_size);
     if (!area)
         return pp_task_fail(t, PP_ENOMEM, "no room for the chunk's results");
-    int32_t *status = (int32_t *)area;
+    _Atomic int32_t *status = (_Atomic int32_t *)(void *)area;
     unsigned char *results = area + results_at(h.count);
     const unsigned char *items = (const unsigned char *)arg + ITEMS_AT;
     for (uint64_t i = 0; i < h.count; i++)
-        status[i] = NOT_RUN;
+        atomic_store_explicit(&status[i], NOT_RUN, memory_order_relaxed);
     pp__task_keep(t); /* only now: a block used before holds stale statuses */
     for (uint64_t i = 0; i < h.count; i++) {
+        atomic_store_explicit(&status[i], RUNNING, memory_order_release);
+        pp__task_item_begin(t);
         t->item_out = results + i * h.result_size;
         t->item_cap = h.result_size;
         t->item_status = PP_OK;
@@ -76,7 +95,8 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
         int rc = pp__fn_at(run_chunk, h.fn)(t, items + i * h.item_size, h.item_size);
         /* a result too long fails the item with PP_EINVAL, even when the task
            then returns pp_task_return's nonzero status */
-        status[i] = t->item_status != PP_OK ? t->item_status : rc ? PP_ETASK : PP_OK;
+        atomic_store_explicit(&status[i], t->item_status != PP_OK ? t->item_status : rc ? PP_ETASK : PP_OK,
+                              memory_order_release);
     }
     t->item_out = NULL;
     t->msg_len = 0;
@@ -95,12 +115,15 @@ struct map_job {
     int first_failure; /* status of the first failing item so far */
     size_t done;       /* items settled, for the progress bar */
     uint64_t started, drawn;
+    uint64_t deadline_ns, cpu_limit_ns; /* per item */
+    unsigned retries;                   /* per item */
     bool progress;
 };
 
 struct inflight {
     pp_future *f;
     size_t first, count;
+    unsigned head_runs; /* runs its first item has had before (a culprit sent again) */
 };
 
 static void settle(struct map_job *job, size_t i, int status)
@@ -121,24 +144,48 @@ static int submit_chunk(struct map_job *job, size_t first, size_t count, pp_futu
                          .head_len = ITEMS_AT,
                          .body = job->items + first * job->item_size,
                          .body_len = count * job->item_size};
+    struct pp_task_spec spec = {.fn = run_chunk,
+                                .result_hint = results_at(count) + count * job->result_size,
+                                .deadline_ns = job->deadline_ns,
+                                .cpu_limit_ns = job->cpu_limit_ns};
     pthread_mutex_lock(&job->pool->lock);
-    struct pp_task_spec spec = {.fn = run_chunk, .result_hint = results_at(count) + count * job->result_size};
     int rc = pp__submit_locked(job->pool, &spec, &arg, NULL, f);
     pthread_mutex_unlock(&job->pool->lock);
     return rc;
 }
 
-/* Copies out the first `finished` items of a chunk's result area. */
-static void take_items(struct map_job *job, const struct inflight *c, const pp_future *f, size_t finished)
+/* An item's final status as the worker wrote it, or NOT_RUN / RUNNING. */
+static int32_t item_status(const unsigned char *area, size_t k)
 {
-    const int32_t *status = f->result;
-    const unsigned char *results = (const unsigned char *)f->result + results_at(c->count);
-    for (size_t k = 0; k < finished; k++) {
+    return atomic_load_explicit((_Atomic int32_t *)(void *)(area + k * sizeof(int32_t)), memory_order_acquire);
+}
+
+/* Whether a status word is an item's outcome (anything else a task wrote
+   there is damage: the item is taken as crashed). */
+static bool finished(int32_t st)
+{
+    return st == PP_OK || st == PP_ETASK || st == PP_EINVAL;
+}
+
+/* Settles the finished items among the first `upto` of chunk c from its
+   area (area_len bytes); returns how many leading items had finished. */
+static size_t take_items(struct map_job *job, const struct inflight *c, const unsigned char *area, size_t area_len,
+                         size_t upto)
+{
+    if (!area || area_len < results_at(c->count) + c->count * job->result_size)
+        return 0;
+    const unsigned char *results = area + results_at(c->count);
+    size_t k = 0;
+    for (; k < upto; k++) {
+        int32_t st = item_status(area, k);
+        if (!finished(st))
+            break;
         size_t i = c->first + k;
-        if (job->result_size && status[k] != PP_EINVAL)
+        if (job->result_size && st != PP_EINVAL)
             memcpy(job->results + i * job->result_size, results + k * job->result_size, job->result_size);
-        settle(job, i, status[k]);
+        settle(job, i, st);
     }
+    return k;
 }
 
 static void draw_progress(struct map_job *job, bool last)
@@ -160,8 +207,14 @@ static void draw_progress(struct map_job *job, bool last)
     fflush(stderr);
 }
 
-/* Waits for one chunk and settles its items; a crash sends the rest out again
-   (c then describes the new chunk). PP_ETIMEOUT when the map's time is up. */
+static bool abrupt(int status)
+{
+    return status == PP_ECRASHED || status == PP_EDEADLINE || status == PP_ELIMIT;
+}
+
+/* Waits for one chunk and settles its items; a death sends what had not
+   finished out again (c then describes the new chunk). PP_ETIMEOUT when the
+   map's time is up (c is left as it is). */
 static int collect(struct map_job *job, struct inflight *c, uint64_t deadline)
 {
     for (;;) {
@@ -169,35 +222,71 @@ static int collect(struct map_job *job, struct inflight *c, uint64_t deadline)
         if (rc != PP_OK)
             return rc;
         pp_future *f = c->f;
-        size_t finished = 0;
-        if (f->status == PP_OK)
-            finished = c->count;
-        else if (f->status == PP_ECRASHED && f->result_len >= results_at(c->count))
-            while (finished < c->count && ((const int32_t *)f->result)[finished] != NOT_RUN)
-                finished++;
-        take_items(job, c, f, finished);
-        int failed = f->status == PP_ETASK ? PP_ENOMEM : f->status;
+        int status = f->status;
+        bool has_area = (status == PP_OK || abrupt(status)) && f->result &&
+                        f->result_len >= results_at(c->count) + c->count * job->result_size;
+        size_t took = has_area ? take_items(job, c, f->result, f->result_len, c->count) : 0;
+        bool started = took < c->count && has_area && item_status(f->result, took) != NOT_RUN;
         pp_future_release(f);
         c->f = NULL;
-        if (finished == c->count)
+        if (took == c->count)
             return PP_OK;
-        if (failed != PP_ECRASHED) { /* the chunk as a whole could not run */
-            for (size_t k = finished; k < c->count; k++)
+        if (!abrupt(status)) { /* the chunk as a whole could not run (no memory...) */
+            int failed = status == PP_ETASK ? PP_ENOMEM : status == PP_OK ? PP_ECRASHED : status;
+            for (size_t k = took; k < c->count; k++)
                 settle(job, c->first + k, failed);
             return PP_OK;
         }
-        settle(job, c->first + finished, PP_ECRASHED);
-        c->first += finished + 1;
-        c->count -= finished + 1;
-        if (!c->count)
-            return PP_OK;
+        c->first += took;
+        c->count -= took;
+        /* the item after the finished ones was running, or none had started
+           (then the first is blamed, so a chunk that cannot run ends): it
+           alone takes the death, or runs again while its retries last */
+        bool culprit = started || took == 0;
+        unsigned runs = (took == 0 ? c->head_runs : 0) + 1;
+        if (!culprit) {
+            c->head_runs = 0; /* killed between items: the rest goes again */
+        } else if (runs <= job->retries) {
+            c->head_runs = runs;
+        } else {
+            settle(job, c->first, status);
+            c->first++;
+            c->count--;
+            c->head_runs = 0;
+            if (!c->count)
+                return PP_OK;
+        }
         rc = submit_chunk(job, c->first, c->count, &c->f);
         if (rc != PP_OK) {
             for (size_t k = 0; k < c->count; k++)
                 settle(job, c->first + k, rc);
+            c->count = 0;
             return PP_OK;
         }
     }
+}
+
+/* The map stops (its timeout, or a failed submit): what finished is kept,
+   the rest reports stop. */
+static void stop_chunk(struct map_job *job, struct inflight *c, int stop)
+{
+    size_t took = 0;
+    pp_future *f = c->f;
+    if (f) {
+        pp_future_cancel(f);
+        bool done = pp_future_done(f);
+        pthread_mutex_lock(&job->pool->lock);
+        const void *area;
+        size_t len;
+        if (done && (f->status == PP_OK || abrupt(f->status)))
+            took = take_items(job, c, f->result, f->result_len, c->count);
+        else if (!done && pp__peek_result(job->pool, f, &area, &len))
+            took = take_items(job, c, area, len, c->count); /* read in place: it still runs */
+        pthread_mutex_unlock(&job->pool->lock);
+        pp_future_release(f);
+    }
+    for (size_t k = took; k < c->count; k++)
+        settle(job, c->first + k, stop);
 }
 
 int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_size, void *results,
@@ -206,12 +295,18 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
     pp_map_opts o = opts ? *opts : (pp_map_opts){0};
     if (!pool || !fn || (!items && n && item_size) || (!results && n && result_size) || !(o.timeout >= 0))
         return PP_EINVAL;
+    uint64_t deadline_ns, cpu_limit_ns;
+    if (pp__deadline_from_seconds(o.deadline, &deadline_ns) != PP_OK ||
+        pp__deadline_from_seconds(o.cpu_limit, &cpu_limit_ns) != PP_OK)
+        return PP_EINVAL;
     /* no size below may wrap: every product of the map stays under the arena's largest block */
     if (n > PP_ARENA_MAX_BLOCK || item_size > PP_ARENA_MAX_BLOCK || result_size > PP_ARENA_MAX_BLOCK ||
         (item_size && n > PP_ARENA_MAX_BLOCK / item_size) || (result_size && n > PP_ARENA_MAX_BLOCK / result_size))
         return PP_EINVAL;
     if (pp__foreign(pool->owner_pid))
         return PP_ESTATE;
+    if (n && pp__in_callback())
+        return PP_ESTATE; /* it would wait */
     if (pool->remote && !pp__fn_same_module(fn, run_chunk))
         return PP_EINVAL; /* its distance from run_chunk would differ on other machines */
     struct map_job job = {.pool = pool,
@@ -225,6 +320,9 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
                           .status = o.status,
                           .first_failure = PP_OK,
                           .started = pp__now_ns(),
+                          .deadline_ns = deadline_ns,
+                          .cpu_limit_ns = cpu_limit_ns,
+                          .retries = o.retries,
                           .progress = o.progress && isatty(STDERR_FILENO)};
     if (job.chunk > n && n)
         job.chunk = n;
@@ -237,7 +335,7 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
     int rc = PP_OK;
     while ((next < n || len) && rc == PP_OK) {
         while (next < n && len < window) {
-            struct inflight c = {NULL, next, n - next < job.chunk ? n - next : job.chunk};
+            struct inflight c = {NULL, next, n - next < job.chunk ? n - next : job.chunk, 0};
             rc = submit_chunk(&job, c.first, c.count, &c.f);
             if (rc != PP_OK)
                 break;
@@ -254,15 +352,8 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
         draw_progress(&job, false);
     }
     int stop = rc; /* PP_ETIMEOUT, or a submit that failed: the rest cannot run */
-    for (; len; head = (head + 1) % window, len--) {
-        struct inflight *c = &q[head];
-        if (c->f) {
-            pp_future_cancel(c->f);
-            pp_future_release(c->f);
-        }
-        for (size_t k = 0; k < c->count; k++)
-            settle(&job, c->first + k, stop);
-    }
+    for (; len; head = (head + 1) % window, len--)
+        stop_chunk(&job, &q[head], stop);
     for (; next < n; next++)
         settle(&job, next, stop);
     free(q);

@@ -3,16 +3,22 @@
  * pool: a pool's life once created (create.c). pp_shutdown stops submits
  * and, with wait, blocks until every task is done, every worker has exited
  * and the spawner is gone (a remote pool: its backend has released its
- * processes); pp_pool_destroy does that (ending workers that something
- * stopped) and frees everything.
- * A pool belongs to the process that created it: calls from any other
- * process (a child the program forked) get PP_ESTATE and touch nothing.
+ * processes); pp_pool_terminate also signals every worker, and from then on
+ * no worker starts (a worker leaving at max_tasks_per_child is not
+ * replaced, so no initializer runs again); pp_pool_destroy shuts down
+ * (ending workers that something stopped), ends the threads and frees
+ * everything. A pool belongs to the process that created it: calls from any
+ * other process (a child the program forked) get PP_ESTATE and touch
+ * nothing. Inside a done-callback, a shutdown that would wait is PP_ESTATE
+ * and destroy does nothing (it would join the thread running the callback).
  */
 #define _GNU_SOURCE
 #include <signal.h>
 
+#include "callback.h"
 #include "create.h"
 #include "dispatch.h"
+#include "kill.h"
 #include "monitor.h"
 #include "owner.h"
 #include "sync.h"
@@ -24,16 +30,16 @@ int pp_shutdown(pp_pool *pool, bool wait, bool cancel_futures)
         return PP_EINVAL;
     if (pp__foreign(pool->owner_pid))
         return PP_ESTATE;
-    pthread_mutex_lock(&pool->lock);
-    if (wait && pp__on_monitor_thread(pool)) {
-        pthread_mutex_unlock(&pool->lock);
+    if (wait && pp__in_callback())
         return PP_ESTATE;
-    }
+    pthread_mutex_lock(&pool->lock);
     pool->shutdown = true;
-    if (cancel_futures)
+    if (cancel_futures) {
+        pool->cancelling = true;
         pp__cancel_pending(pool);
+    }
     pp__update_kicks(pool);
-    pp__shm_kick(pool->shm);
+    pp__shm_kick(pool->lay.shm);
     while (wait && !(pool->unfinished == 0 && pool->spawner_gone)) {
         uint32_t seen = pp__epoch_read();
         pthread_mutex_unlock(&pool->lock);
@@ -61,15 +67,16 @@ int pp_pool_terminate(pp_pool *pool, int sig)
         return PP_OK;
     }
     pthread_mutex_lock(&pool->lock);
+    pool->terminated = true;
     if (!pool->broken)
-        pp__spawner_send(&pool->spawner, SPAWN_KILL_ALL, 0, sig);
+        pp__kill_all(pool, KILL_TERMINATE, sig);
     pthread_mutex_unlock(&pool->lock);
     return PP_OK;
 }
 
 void pp_pool_destroy(pp_pool *pool)
 {
-    if (!pool || pp__foreign(pool->owner_pid) || pp__on_monitor_thread(pool))
+    if (!pool || pp__foreign(pool->owner_pid) || pp__in_callback())
         return;
     pthread_mutex_lock(&pool->lock);
     pool->destroying = true; /* the monitor ends stopped workers */
@@ -78,6 +85,7 @@ void pp_pool_destroy(pp_pool *pool)
     if (pool->remote)
         pool->remote->stop(pool->remote);
     pp__monitor_stop(pool);
+    pp__callbacks_stop(pool);
     pp__pool_teardown(pool);
 }
 

@@ -4,6 +4,14 @@
  * and is guarded by pool->lock, except what is marked atomic. It declares no
  * function: each module declares its own in its own header. The child side
  * (spawner, worker) never includes it.
+ *
+ * A future's lifetime (lifetime.c). Each holder of a future owns one
+ * reference: the caller (until pp_future_release), the backlog (while it is
+ * linked there), a slot (si->owner), a remote backend (FUT_TAKEN), the
+ * callback queue (while cb_busy), and a wait or as_completed iterator while
+ * it watches the future. pp__future_put frees the future when the last
+ * reference goes, and nowhere else; pp_pool_destroy frees whatever is left.
+ * Each list a future can be on has its own link.
  */
 #ifndef PP_POOL_H
 #define PP_POOL_H
@@ -15,6 +23,7 @@
 #include <sys/types.h>
 
 #include "arena.h"
+#include "list.h"
 #include "procpool.h"
 #include "shm.h"
 #include "spawner.h"
@@ -22,11 +31,11 @@
 enum pp_phase { PHASE_QUEUED, PHASE_DISPATCHED, PHASE_DONE };
 
 enum pp_future_flags {
-    FUT_RELEASED = 1,    /* the caller gave it up: freed once done */
-    FUT_HEAP_RESULT = 2, /* result points to a malloc'd copy */
-    FUT_HEAP_ARG = 4,    /* while queued, result holds a malloc'd copy of the argument */
-    FUT_CALLBACKS = 8,   /* queued to run its callbacks on the monitor thread */
-    FUT_QUEUED = 16,     /* linked in the backlog (even once cancelled) */
+    FUT_HEAP_RESULT = 1, /* result points to a malloc'd copy */
+    FUT_HEAP_ARG = 2,    /* while queued, arg_copy holds a malloc'd copy of the argument */
+    FUT_TAKEN = 4,       /* a remote backend holds it (and a reference) */
+    FUT_KILLED = 8,      /* settled by pp_future_kill while it ran */
+    FUT_ARG_GONE = 16,   /* taken: its block now holds the result alone (pp__taken_room) */
 };
 
 struct pp_callback {
@@ -38,40 +47,40 @@ struct pp_callback {
 /* What a task is to run with, as submitted. */
 struct pp_task_spec {
     pp_fn fn;
-    uint64_t deadline_ns;  /* wall-clock limit; 0: none */
-    uint64_t cpu_limit_ns; /* CPU limit; 0: none */
+    uint64_t deadline_ns;  /* wall-clock limit (per item for a chunk); 0: none */
+    uint64_t cpu_limit_ns; /* CPU limit (per item for a chunk); 0: none */
     uint64_t result_hint;  /* arena bytes to reserve for the result */
+    unsigned retries;      /* runs after the first that an abrupt end may cost */
 };
 
 /* What a task cost (pp_task_info, in integers). */
 struct pp_cost {
-    uint64_t queued_ns;               /* carried over from the submit */
     uint64_t started_ns, finished_ns; /* 0: did not happen */
     uint64_t user_us, sys_us, peak_rss;
 };
 
 struct pp_future {
-    struct pp_future *prev, *next; /* the pool's live futures */
-    struct pp_future *qnext;       /* backlog or callback queue */
+    struct pp_link live;           /* the pool's futures, all of them */
+    struct pp_link queue;          /* the backlog */
+    struct pp_link cbq;            /* the callback queue */
     pp_pool *pool;
-    struct pp_callback *callbacks; /* in the order added */
-    union {
-        struct {
-            struct pp_task_spec spec;
-            uint64_t arg_len;
-            uint64_t queued_ns; /* when it was submitted */
-        } in;                   /* until a slot takes it (the slot keeps copies) */
-        struct pp_cost out;     /* once done (pp__set_cost) */
-    } u;
-    void *data;     /* pp_task_opts.data */
-    pp_block block; /* arena: the argument while queued, the result once done */
-    const void *result;   /* done: the result (a crashed task: what it had reserved);
-                             queued: see FUT_HEAP_ARG */
+    uint32_t refs;                 /* one per holder (above) */
+    bool cb_busy;                  /* on the callback queue, or its callbacks run */
+    struct pp_callback *callbacks; /* in the order added, not yet run */
+    struct pp_task_spec spec;
+    uint64_t arg_len;
+    uint64_t queued_ns;            /* when it was submitted */
+    struct pp_cost cost;           /* its last run (pp__set_cost) */
+    unsigned attempts;             /* runs started so far */
+    void *data;                    /* pp_task_opts.data */
+    pp_block block;       /* arena: the argument while queued, the result once done */
+    void *arg_copy;       /* queued: a heap copy of a mid-sized argument (FUT_HEAP_ARG) */
+    const void *result;   /* done: the result (a crashed task: what it had reserved) */
     size_t result_len;
     char *message;                       /* failure message (malloc'd) or NULL */
     _Atomic uint32_t phase;              /* enum pp_phase */
     int32_t status, code;                /* outcome once done */
-    uint32_t slot;                       /* while dispatched */
+    uint32_t slot;                       /* while dispatched to a slot; else PP_NO_SLOT */
     uint16_t flags;                      /* enum pp_future_flags */
     int16_t worker;                      /* who ran it; -1: nobody */
     int32_t pid;                         /* its process; 0: none */
@@ -85,18 +94,27 @@ struct pp_buffer { /* a buffer pp_buffer_alloc handed out, not yet submitted */
     pp_block block;
 };
 
-struct pp_slot_info {        /* the master's record of a slot it handed out */
-    struct pp_future *owner; /* NULL: free or abandoned */
+struct pp_slot_info {        /* the master's own record of a slot */
+    struct pp_future *owner; /* the task in it (a reference); NULL: none */
+    bool abandoned;          /* settled while a worker may still write into it (a kill,
+                                a fault): kept until that worker's death is handled */
+    bool suspect;            /* the audit saw it PENDING, its cell taken, no worker on it */
+    uint32_t gen;            /* generation of the last state word the master wrote */
+    _Atomic uint32_t sleepers; /* master threads asleep on its state word */
     pp_block arg;            /* arena block of the argument (its tail is the first grant) */
-    pp_block grant;          /* block granted on a GROW request */
+    pp_block grant;          /* block granted on the last GROW request */
+    pp_block old_grant;      /* the one before: the worker may still copy from it */
     uint64_t pushed_at;      /* ring position of the slot's last cell + 1; 0: none */
+    uint64_t deadline_ns, cpu_limit_ns; /* the limits it was dispatched with */
+    uint64_t dispatched_ns;  /* when */
+    uint64_t seen_running_ns; /* when the monitor first saw it running (0: not yet) */
 };
 
 /* A pool whose tasks run elsewhere (procpool_mpi's cluster pool): no
    spawner, no local workers, no slots. Its backend takes futures from the
-   backlog (pp__take_queued) and settles them (pp__settle_taken). wake is
-   called with pool->lock held and must neither block nor take it; the
-   others are called without it. */
+   backlog (pp__take_queued) and settles them (pp__settle_taken). wake and
+   kill are called with pool->lock held and must neither block nor take it;
+   terminate and stop are called without it. */
 struct pp_remote {
     void (*wake)(struct pp_remote *r);               /* a task was queued: look at the backlog */
     void (*terminate)(struct pp_remote *r, int sig); /* pp_pool_terminate: signal every running task */
@@ -113,13 +131,27 @@ struct pp_remote {
     void (*stats)(struct pp_remote *r, pp_stats *out);
 };
 
+/* Why the master killed a worker: each kill has one owner, so its death is
+   told apart from a crash whatever the timing (workers.c). */
+enum pp_kill {
+    KILL_NONE,      /* the master did not kill it */
+    KILL_DEADLINE,  /* the task kill_slot/kill_gen ran past its deadline */
+    KILL_CPU,       /* that task (with the processes it started) passed its CPU limit */
+    KILL_CANCEL,    /* pp_future_kill of that task (already settled) */
+    KILL_FAULT,     /* that task damaged its slot (already settled) */
+    KILL_TERMINATE, /* pp_pool_terminate: kill_sig */
+    KILL_STOPPED,   /* stopped by a signal while the pool is destroyed */
+};
+
 struct pp_worker_info {
     pid_t pid;          /* 0: no process */
     bool alive;         /* started and not yet reported dead */
     bool starting;      /* asked the spawner for it, no answer yet */
     bool stopped;       /* stopped by a signal (reported by the spawner) */
-    bool deadline_kill; /* we killed it for the task numbered kill_seq */
-    uint32_t kill_seq;
+    bool ran;           /* seen running a task, or ready: its initializer passed */
+    uint8_t kill;       /* enum pp_kill */
+    int kill_sig;
+    uint32_t kill_slot, kill_gen; /* the task a kill aimed at a task was meant for */
 };
 
 struct pp_pool {
@@ -127,16 +159,19 @@ struct pp_pool {
     pid_t owner_pid; /* the process that created the pool: the only one that may use it */
     pp_config cfg;
     uint32_t nworkers;
-    struct pp_shm *shm;
-    size_t map_size;
+    struct pp_layout lay; /* the shared region, as only the master knows it */
+    uint64_t ring_tail;   /* the ring's tail, the producer's own copy */
     struct pp_arena arena;
     struct pp_slot_info *slots;
     uint32_t *free_slots, nfree; /* stack of FREE slots whose ring cell is consumed */
     uint32_t *limbo, nlimbo;     /* FREE slots whose last cell is still in the ring */
     uint64_t limbo_head;         /* ring head when limbo was last swept */
-    struct pp_future live;       /* sentinel of the live futures list */
-    struct pp_future *backlog, *backlog_tail;
-    struct pp_future *cb_queue, *cb_tail;
+    struct pp_link live;         /* every future of the pool */
+    struct pp_link backlog;      /* queued futures, in order */
+    struct pp_link cb_queue;     /* done futures whose callbacks are to run */
+    pthread_cond_t cb_cond;      /* the callback thread waits on it */
+    pthread_t cb_thread;
+    bool cb_started, cb_stop;
     struct pp_worker_info *workers;
     unsigned alive, starting;
     size_t unfinished; /* futures not yet done */
@@ -146,10 +181,21 @@ struct pp_pool {
     bool stop_monitor; /* pp_pool_destroy asks the monitor to end */
     bool destroying;   /* destroy waits: stopped workers are killed */
     bool shutdown;     /* no more submits */
+    bool cancelling;   /* shut down with cancel_futures: nothing new runs, no retry */
+    bool terminated;   /* pp_pool_terminate: no worker starts any more */
+    bool closing;      /* told workers that no more work comes (the master's copy) */
     bool broken;
-    bool spawner_gone;      /* its report channel closed and it was reaped (remote: the
-                               backend has released every process it ran tasks in) */
-    int spawn_errno;        /* last fork failure reported by the spawner */
+    bool spawner_gone; /* its report channel closed and it was reaped (remote: the
+                          backend has released every process it ran tasks in) */
+    struct {
+        uint64_t retry_at;      /* no start before (after a failed fork) */
+        uint64_t backoff;       /* the next delay; 0: the last start worked */
+        uint64_t failing_since; /* first failure since a start last worked; 0: none */
+        int err;                /* the last fork's errno */
+    } spawn;
+    uint64_t audit_at;      /* the next consistency sweep (audit.c) */
+    uint64_t cpu_sample_at; /* the next CPU sample of tasks with a limit (cpulimit.c) */
+    uint64_t audit_head;    /* the ring's head at the last sweep */
     unsigned done_interest; /* threads that want every completion promptly */
     unsigned cb_waiting;    /* unfinished futures that have callbacks */
     pp_stats stats;

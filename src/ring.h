@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ring: a bounded single-producer, multi-consumer ring of slot indices in
- * shared memory, in the manner of Concurrency Kit's ck_ring. The control block
- * is separate from the cells so both can live anywhere in the mapping.
+ * shared memory, in the manner of Concurrency Kit's ck_ring: the control
+ * block (head, tail) is apart from the cells, and where the cells lie and
+ * how many there are (the view) is kept by each process in its own memory,
+ * never read back from the mapping a task can write.
  *
  * The master is the only producer (its threads serialise on a master-local
  * lock), so no consumer can wedge it. A consumer reads the cell at head, then
@@ -11,6 +13,10 @@
  * its CAS. Before the CAS the consumer publishes what it is about to take in
  * *intent: if it dies right after the CAS, the master still knows which slot
  * it took (see docs/design.md, "No lost task").
+ *
+ * The producer keeps its own tail: the shared one is only what it tells
+ * consumers, and a head that is not between the producer's tail minus the
+ * capacity and that tail can only be damage (pp__ring_used says so).
  */
 #ifndef PP_RING_H
 #define PP_RING_H
@@ -20,20 +26,29 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct pp_ring {
+struct pp_ring { /* in the shared mapping */
     alignas(64) _Atomic uint64_t head; /* next cell to take; consumers CAS it */
-    alignas(64) _Atomic uint64_t tail; /* next cell to fill; written by the master only */
-    alignas(64) uint32_t mask;         /* capacity - 1; capacity is a power of two */
-    _Atomic uint32_t *cells;           /* capacity cells, in the same mapping */
+    alignas(64) _Atomic uint64_t tail; /* next cell to fill; written by the producer only */
 };
 
-void pp__ring_init(struct pp_ring *ring, _Atomic uint32_t *cells, uint32_t capacity);
-bool pp__ring_push(struct pp_ring *ring, uint32_t value); /* master only; false when full */
-bool pp__ring_pop(struct pp_ring *ring, _Atomic uint32_t *intent, uint32_t *value);
-uint64_t pp__ring_count(struct pp_ring *ring);
+struct pp_ring_view { /* in each process's own memory */
+    struct pp_ring *ctl;
+    _Atomic uint32_t *cells;
+    uint32_t mask; /* capacity - 1; capacity is a power of two */
+};
+
+/* Producer: puts value at *tail (its private tail) and publishes it. The
+   caller knows there is room (it checked pp__ring_used). */
+void pp__ring_push(const struct pp_ring_view *r, uint64_t *tail, uint32_t value);
+/* Producer: cells pushed and not yet taken, from its private tail; UINT64_MAX
+   when the shared head is out of its possible range (the mapping was
+   written over). */
+uint64_t pp__ring_used(const struct pp_ring_view *r, uint64_t tail);
+/* Consumer: takes a value (publishing it in *intent first); false if empty. */
+bool pp__ring_pop(const struct pp_ring_view *r, _Atomic uint32_t *intent, uint32_t *value);
+/* Consumer: whether anything seems to wait (a hint). */
+bool pp__ring_nonempty(const struct pp_ring_view *r);
 /* Cells consumed so far: the cell pushed at position p is gone once head > p. */
-uint64_t pp__ring_head(struct pp_ring *ring);
-/* The position the next push takes. */
-uint64_t pp__ring_tail(struct pp_ring *ring);
+uint64_t pp__ring_head(const struct pp_ring_view *r);
 
 #endif

@@ -4,6 +4,7 @@
  * mapped with MAP_NORESERVE and sized far beyond any need: pages cost memory
  * only once touched, so payloads of any size fit without a new segment after
  * the workers are forked. The memfd is closed at once; the mapping keeps it.
+ * The layout goes to the caller's own memory (shm.h), not into the mapping.
  */
 #define _GNU_SOURCE
 #include "shm.h"
@@ -35,7 +36,7 @@ static uint64_t align_up(uint64_t v, uint64_t a)
     return (v + a - 1) & ~(a - 1);
 }
 
-struct pp_shm *pp__shm_create(uint32_t nslots, uint32_t nworkers, size_t *map_size)
+int pp__shm_create(uint32_t nslots, uint32_t nworkers, struct pp_layout *lay)
 {
     uint64_t off = align_up(sizeof(struct pp_shm), 64);
     uint64_t cells = off;
@@ -49,7 +50,7 @@ struct pp_shm *pp__shm_create(uint32_t nslots, uint32_t nworkers, size_t *map_si
 
     int fd = memfd_create("procpool", MFD_CLOEXEC);
     if (fd < 0)
-        return NULL;
+        return PP_ESYS;
     char *base = MAP_FAILED;
     uint64_t arena;
     uint64_t first = RUNNING_ON_VALGRIND ? ARENA_UNDER_VALGRIND : ARENA_MAX;
@@ -62,24 +63,26 @@ struct pp_shm *pp__shm_create(uint32_t nslots, uint32_t nworkers, size_t *map_si
     close(fd);
     if (base == MAP_FAILED) {
         errno = saved;
-        return NULL;
+        return PP_ESYS;
     }
     arena *= 2; /* undo the loop's last halving */
-    *map_size = off + arena;
     madvise(base + off, arena, MADV_DONTDUMP); /* a crash dump need not hold the payloads */
 
-    struct pp_shm *shm = (struct pp_shm *)base;
-    shm->nslots = nslots;
-    shm->nworkers = nworkers;
-    shm->arena_start = off;
-    shm->arena_end = off + arena;
-    shm->done_bits = (_Atomic uint64_t *)(base + bits);
-    shm->workers = (struct pp_worker_rec *)(base + recs);
-    shm->slots = (struct pp_slot *)(base + slots);
-    pp__ring_init(&shm->ring, (_Atomic uint32_t *)(base + cells), 2 * nslots);
+    *lay = (struct pp_layout){.base = base,
+                              .map_size = off + arena,
+                              .nslots = nslots,
+                              .nworkers = nworkers,
+                              .arena_start = off,
+                              .arena_end = off + arena,
+                              .shm = (struct pp_shm *)base,
+                              .done_bits = (_Atomic uint64_t *)(base + bits),
+                              .workers = (struct pp_worker_rec *)(base + recs),
+                              .slots = (struct pp_slot *)(base + slots)};
+    lay->ring = (struct pp_ring_view){
+        .ctl = &lay->shm->ring, .cells = (_Atomic uint32_t *)(base + cells), .mask = 2 * nslots - 1};
     for (uint32_t w = 0; w < nworkers; w++)
-        atomic_init(&shm->workers[w].intent, PP_NO_SLOT);
-    return shm;
+        atomic_init(&lay->workers[w].intent, PP_NO_SLOT);
+    return PP_OK;
 }
 
 void pp__shm_kick(struct pp_shm *shm)
@@ -87,12 +90,4 @@ void pp__shm_kick(struct pp_shm *shm)
     atomic_fetch_add(&shm->monitor_seq, 1); /* seen by a monitor about to sleep */
     if (atomic_load(&shm->monitor_asleep))
         pp__futex_wake(&shm->monitor_seq, 1, true);
-}
-
-void pp__slot_renew(struct pp_slot *slot, uint32_t kind)
-{
-    uint32_t gen = ST_GEN(atomic_load_explicit(&slot->state, memory_order_relaxed)) + 1;
-    atomic_store(&slot->state, ST_MAKE(kind, 0, gen));
-    if (atomic_load(&slot->waiters)) /* seq_cst on both sides: see future.c */
-        pp__futex_wake(&slot->state, 0x7fffffff, true);
 }

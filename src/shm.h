@@ -5,6 +5,13 @@
  *
  *   [ struct pp_shm | ring cells | done bits | worker records | slots | arena ]
  *
+ * Every byte of it can be written by any task, by accident or not. So where
+ * each part lies and how many there are (struct pp_layout) is computed once
+ * and kept in each process's own memory (the master's pool; each worker's
+ * copy of its configuration), never read back from the mapping; the header
+ * (struct pp_shm) holds only words that processes exchange, and the master
+ * checks each word it reads before using it (dispatch.c, audit.c).
+ *
  * A slot carries one task in flight. Its state word says who owns it:
  *
  *   FREE --master--> PENDING --worker CAS--> RUNNING(w) --worker--> DONE --master--> FREE
@@ -13,21 +20,24 @@
  *                                                         result space, master answers)
  *
  * The state word also carries the worker's index and a generation that the
- * master bumps at every dispatch (pp__slot_renew), so a stale ring cell or a
- * sleeping waiter can never mistake a reused slot for the task it knew, and a
- * worker publishes DONE only by CAS from the exact RUNNING word it claimed.
- * Fields other than the state are written only by the state's owner, before
- * it publishes the next state with a release store.
+ * master bumps at every change it makes (its own copy of the generation is
+ * private), so a stale ring cell or a sleeping waiter can never mistake a
+ * reused slot for the task it knew, and a worker publishes DONE only by CAS
+ * from the exact RUNNING word it claimed. Fields other than the state are
+ * written only by the state's owner, before it publishes the next state
+ * with a release store.
  *
  * The monitor thread of the master sleeps on monitor_seq, an eventcount in
  * this region: workers and the spawner wake it (pp__shm_kick) without any
- * descriptor a task could close.
+ * descriptor a task could close. It also wakes on its own every heartbeat,
+ * so a kick lost to a damaged word costs time, never a hang.
  */
 #ifndef PP_SHM_H
 #define PP_SHM_H
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "procpool.h"
@@ -38,6 +48,7 @@ enum pp_slot_kind { SLOT_FREE, SLOT_PENDING, SLOT_CANCELLED, SLOT_DONE, SLOT_RUN
 #define ST_KIND(s)            ((s)&7u)
 #define ST_WORKER(s)          (((s) >> 3) & 0x7ffu)
 #define ST_GEN(s)             ((s) >> 14)
+#define ST_GEN_MASK           0x3ffffu
 #define ST_MAKE(kind, w, gen) ((uint32_t)(kind) | ((uint32_t)(w) << 3) | ((uint32_t)(gen) << 14))
 
 #define PP_NO_SLOT   UINT32_MAX
@@ -50,39 +61,33 @@ static inline uint64_t pp__align16(uint64_t v)
 
 struct pp_slot {
     alignas(64) _Atomic uint32_t state;
-    _Atomic uint32_t waiters;      /* master threads asleep on state */
+    _Atomic uint32_t waiters;      /* master threads asleep on state (a hint for the worker) */
     int32_t code;                  /* the task's return code (worker, before DONE) */
     pp_fn fn;                      /* master, before PENDING */
-    uint64_t deadline_ns;          /* run-time limit, 0: none (master) */
-    uint64_t cpu_limit_ns;         /* CPU-time limit, 0: none (master) */
+    uint64_t deadline_ns;          /* run-time limit, 0: none (master; per item for a chunk) */
+    uint64_t cpu_limit_ns;         /* CPU-time limit, 0: none (master; per item for a chunk) */
     uint64_t arg_off, arg_len;     /* argument bytes (master) */
     uint64_t grant_off, grant_cap; /* arena space for the result, 0 if none (master) */
     uint64_t res_off, res_len;     /* where the worker put the result (worker) */
     uint64_t grow_len;             /* GROW: bytes the worker asks for (worker) */
     uint32_t msg_len;              /* a failure message in data, 0: none (worker) */
     uint64_t started_ns, finished_ns; /* CLOCK_MONOTONIC (worker) */
-    uint64_t cpu0_us;                 /* the worker's CPU (user + sys) when it started (worker) */
     uint64_t user_us, sys_us, peak_rss; /* what the task used, set before DONE (worker) */
     alignas(64) unsigned char data[PP_SLOT_DATA];
 };
 
 struct pp_worker_rec {
     alignas(64) _Atomic uint32_t intent; /* slot being taken or run; PP_NO_SLOT */
-    _Atomic uint32_t seq;                /* tasks claimed so far */
-    _Atomic uint64_t started_ns;         /* start of a task with a deadline, else 0 */
+    _Atomic uint64_t started_ns;         /* start of the task (or chunk item) that runs, else 0 */
     _Atomic uint32_t idle;               /* asleep waiting for work */
     _Atomic uint32_t spinning;           /* polling the ring for work */
     _Atomic uint32_t ready;              /* its initializer has returned 0 */
     _Atomic uint32_t recycled;           /* it left for passing max_rss_per_child */
-    uint64_t user0_us, sys0_us;          /* its CPU when its current task started */
+    uint64_t user0_us, sys0_us;          /* its own CPU when the task, or chunk item, started */
+    uint64_t child0_us;                  /* the CPU of its waited-for children then */
 };
 
 struct pp_shm {
-    uint32_t nslots, nworkers;
-    uint64_t arena_start, arena_end; /* offsets of the payload arena */
-    _Atomic uint64_t *done_bits;     /* a set bit: that slot may be DONE */
-    struct pp_worker_rec *workers;
-    struct pp_slot *slots;
     struct pp_ring ring;                         /* pending slot indices */
     alignas(64) _Atomic uint32_t work_seq;       /* eventcount workers sleep on */
     _Atomic uint32_t idle_workers;               /* never below the truth (see worker.c) */
@@ -97,17 +102,31 @@ struct pp_shm {
                                        forget which grains they had mapped ahead */
 };
 
-/* Maps a fresh shared region for nslots slots and nworkers workers.
-   Returns NULL (errno set) on failure; *map_size receives its length. */
-struct pp_shm *pp__shm_create(uint32_t nslots, uint32_t nworkers, size_t *map_size);
+/* Where everything lies: private to each process (see above). */
+struct pp_layout {
+    char *base;
+    size_t map_size;
+    uint32_t nslots, nworkers;
+    uint64_t arena_start, arena_end; /* offsets of the payload arena */
+    struct pp_shm *shm;
+    _Atomic uint64_t *done_bits; /* a set bit: that slot may be DONE */
+    struct pp_worker_rec *workers;
+    struct pp_slot *slots;
+    struct pp_ring_view ring;
+};
+
+/* Maps a fresh shared region for nslots slots and nworkers workers and
+   fills *lay. PP_OK, or PP_ESYS (errno set). */
+int pp__shm_create(uint32_t nslots, uint32_t nworkers, struct pp_layout *lay);
 
 /* Wakes the master's monitor (from any process of the pool). Lossless: the
    monitor rechecks everything after a kick that lands before it sleeps. */
 void pp__shm_kick(struct pp_shm *shm);
 
-/* Gives the slot's state word a new generation in the given kind (worker 0):
-   whoever sleeps on it wakes, and whatever still points at the old word (a
-   stale ring cell, a dead worker, a forked copy) finds it stale. Master only. */
-void pp__slot_renew(struct pp_slot *slot, uint32_t kind);
+/* Whether [off, off + len) lies inside the mapping. */
+static inline bool pp__in_map(const struct pp_layout *lay, uint64_t off, uint64_t len)
+{
+    return off <= lay->map_size && len <= lay->map_size - off;
+}
 
 #endif

@@ -27,10 +27,17 @@
  * channel, or when its parent (the master) is gone, killing every worker
  * first: a child of the program that inherited the channel cannot keep it.
  *
- * Each worker leads its own process group; a worker that dies abnormally (or
- * is killed for a deadline) is followed by SIGKILL to its group, so processes
- * its task started die with it. Workers die with the spawner through
- * PR_SET_PDEATHSIG, reliable here because the spawner has a single thread.
+ * Each worker leads its own process group, and the group dies with it: when
+ * a worker exits, however (a crash, a kill, or a normal exit at shutdown or
+ * at max_tasks_per_child), SIGKILL goes to its group while it is still a
+ * zombie, so processes its tasks started die with it (a child that called
+ * setsid() has left the group: that is the documented way to outlive a
+ * worker). The spawner is a child subreaper (PR_SET_CHILD_SUBREAPER), so
+ * those processes are reparented to it and reaped here; before it exits it
+ * waits (boundedly) until every group it killed is empty, so when
+ * pp_pool_destroy returns nothing a task started is still running. Workers
+ * die with the spawner through PR_SET_PDEATHSIG, reliable here because the
+ * spawner has a single thread.
  */
 #define _GNU_SOURCE
 #include "spawner.h"
@@ -51,7 +58,9 @@
 #include "procpool.h"
 #include "shm.h"
 
-#define PARENT_CHECK_MS 1000 /* how often an idle spawner looks for its parent */
+#define PARENT_CHECK_MS 1000  /* how often an idle spawner looks for its parent */
+#define DRAIN_MS        5000  /* the longest the spawner waits at exit for killed groups to empty */
+#define DRAIN_POLL_MS   10    /* how often it looks meanwhile (a reaped child wakes it sooner) */
 
 /* Every live link of this process. Making a link's channels, forking its
    spawner and registering it happen under this lock, so no spawner is forked
@@ -68,6 +77,8 @@ struct spawner {
     sigset_t worker_mask;         /* the master's mask when the pool was made */
     struct sigaction worker_chld; /* the program's SIGCHLD disposition */
     pid_t *pids;                  /* worker index -> pid, 0: none */
+    pid_t *groups;                /* groups killed that may still have members */
+    uint32_t ngroups, groups_cap;
     struct pp_report *queue;      /* reports not yet sent, a ring */
     uint32_t qhead, qlen, qcap;
 };
@@ -141,23 +152,64 @@ static int worker_of(const struct spawner *sp, pid_t pid)
     return -1;
 }
 
-/* Reaps exited workers and reports stops. A worker that died abnormally is
-   followed by SIGKILL to its process group, sent while it is still a zombie:
-   until it is reaped, neither its pid nor its group id can be reused. */
+/* Remembers a killed group until it is empty (the oldest is forgotten when
+   the table is full: it only bounds the wait at exit). */
+static void note_group(struct spawner *sp, pid_t pgid)
+{
+    if (sp->ngroups == sp->groups_cap) {
+        for (uint32_t i = 1; i < sp->ngroups; i++)
+            sp->groups[i - 1] = sp->groups[i];
+        sp->ngroups--;
+    }
+    sp->groups[sp->ngroups++] = pgid;
+}
+
+/* Forgets the groups that have emptied; kills what is left of the others.
+   Returns how many still have members. */
+static uint32_t sweep_groups(struct spawner *sp)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < sp->ngroups; i++) {
+        pid_t g = sp->groups[i];
+        if (worker_of(sp, g) < 0 && (kill(-g, SIGKILL) == 0 || errno != ESRCH)) /* not a new worker's */
+            sp->groups[kept++] = g;
+    }
+    sp->ngroups = kept;
+    return kept;
+}
+
+/* Reaps exited workers, and the orphans of their groups that were
+   reparented here, and reports stops. A worker's group is killed while the
+   worker is still a zombie: until it is reaped, neither its pid nor its
+   group id can be reused. */
+static bool any_worker(const struct spawner *sp)
+{
+    for (uint32_t w = 0; w < sp->nworkers; w++)
+        if (sp->pids[w] > 0)
+            return true;
+    return false;
+}
+
+/* flags: WNOHANG, or 0 to wait until every worker is reaped (never for an
+   orphan that left the group: it may live on). */
 static void reap(struct spawner *sp, int flags)
 {
     for (;;) {
         siginfo_t si = {0};
+        if (!(flags & WNOHANG) && !any_worker(sp))
+            break;
         if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | flags) != 0 || si.si_pid == 0)
             break;
         pid_t pid = si.si_pid;
-        if (!(si.si_code == CLD_EXITED && si.si_status == 0))
-            kill(-pid, SIGKILL); /* what the task left running in its group */
+        int w = worker_of(sp, pid);
+        if (w >= 0) {
+            kill(-pid, SIGKILL); /* what its tasks left running in its group */
+            note_group(sp, pid);
+        }
         int status = 0;
         struct rusage ru = {0};
         while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
             ;
-        int w = worker_of(sp, pid);
         if (w >= 0) {
             sp->pids[w] = 0;
             report_full(sp, &(struct pp_report){
@@ -177,6 +229,21 @@ static void reap(struct spawner *sp, int flags)
         int w = worker_of(sp, si.si_pid);
         if (w >= 0)
             report(sp, REPORT_STOPPED, w, si.si_pid, si.si_code != CLD_CONTINUED);
+    }
+}
+
+/* At exit: until every killed group is empty (or DRAIN_MS have passed),
+   reaps what comes back and kills what is left. */
+static void drain_groups(struct spawner *sp)
+{
+    for (int waited = 0; sweep_groups(sp) && waited < DRAIN_MS; waited += DRAIN_POLL_MS) {
+        struct pollfd p = {.fd = sp->wake[0], .events = POLLIN};
+        if (poll(&p, 1, DRAIN_POLL_MS) > 0) {
+            char buf[64];
+            while (read(sp->wake[0], buf, sizeof buf) > 0)
+                ;
+        }
+        reap(sp, WNOHANG);
     }
 }
 
@@ -245,7 +312,9 @@ static _Noreturn void spawner_main(struct spawner *sp)
         uint32_t before = sp->qlen;
         flush_reports(sp, 0);
         if (sp->qlen != before)
-            pp__shm_kick(sp->worker.shm);
+            pp__shm_kick(sp->worker.lay.shm);
+        if (sp->ngroups)
+            sweep_groups(sp);
     }
     /* the master is done or gone: no worker outlives it */
     for (uint32_t w = 0; w < sp->nworkers; w++) {
@@ -256,9 +325,10 @@ static _Noreturn void spawner_main(struct spawner *sp)
         }
     }
     reap(sp, 0);
+    drain_groups(sp);
     flush_reports(sp, 1);
     close(sp->report_fd); /* end-of-file for the master, then the kick that makes it look */
-    pp__shm_kick(sp->worker.shm);
+    pp__shm_kick(sp->worker.lay.shm);
     _exit(0);
 }
 
@@ -287,6 +357,7 @@ static _Noreturn void become_spawner(struct spawner *sp, const struct pp_spawner
         _exit(1);
     sigchld_pipe = sp->wake[1];
     sp->self = getpid();
+    prctl(PR_SET_CHILD_SUBREAPER, 1); /* what a worker's tasks leave behind comes back here */
     /* our own handler, in our own process (a program's SIG_IGN would also hide
        exit statuses); workers get the program's disposition back. Stops are
        reported too: destroy must end a stopped worker. */
@@ -313,10 +384,13 @@ int pp__spawner_start(struct pp_spawner_link *link, const struct pp_worker_cfg *
 {
     struct spawner sp = {.worker = *worker, .nworkers = nworkers, .parent = getpid()};
     sp.qcap = 4 * nworkers + 64; /* a start, a stop, a continue, an exit per worker */
+    sp.groups_cap = 2 * nworkers + 16;
     sp.pids = calloc(nworkers, sizeof *sp.pids);
+    sp.groups = calloc(sp.groups_cap, sizeof *sp.groups);
     sp.queue = malloc(sp.qcap * sizeof *sp.queue);
-    if (!sp.pids || !sp.queue) {
+    if (!sp.pids || !sp.groups || !sp.queue) {
         free(sp.pids);
+        free(sp.groups);
         free(sp.queue);
         return PP_ENOMEM;
     }
@@ -361,6 +435,7 @@ out:
     saved = errno;
     pthread_mutex_unlock(&registry_lock);
     free(sp.pids);
+    free(sp.groups);
     free(sp.queue);
     errno = saved;
     return rc;

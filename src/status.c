@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * status: names of the status codes, and the library's version.
+ * status: the status codes' texts (pp_strerror) and names (pp_errname, for
+ * logs), and the library's version.
  */
 #define _GNU_SOURCE
 #include "procpool.h"
@@ -30,5 +31,25 @@ const char *pp_strerror(int status)
     case PP_ESYS: return "a system call failed";
     case PP_ELIMIT: return "the task passed a resource limit";
     default: return "unknown status";
+    }
+}
+
+const char *pp_errname(int status)
+{
+    switch (status) {
+    case PP_OK: return "PP_OK";
+    case PP_ETIMEOUT: return "PP_ETIMEOUT";
+    case PP_ECANCELLED: return "PP_ECANCELLED";
+    case PP_ETASK: return "PP_ETASK";
+    case PP_ECRASHED: return "PP_ECRASHED";
+    case PP_EDEADLINE: return "PP_EDEADLINE";
+    case PP_EBROKEN: return "PP_EBROKEN";
+    case PP_ESHUTDOWN: return "PP_ESHUTDOWN";
+    case PP_EINVAL: return "PP_EINVAL";
+    case PP_ENOMEM: return "PP_ENOMEM";
+    case PP_ESTATE: return "PP_ESTATE";
+    case PP_ESYS: return "PP_ESYS";
+    case PP_ELIMIT: return "PP_ELIMIT";
+    default: return NULL;
     }
 }

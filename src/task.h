@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * task.h: what a worker knows about the task it runs (functions in worker.h). A pp_task lives on the
- * worker's stack for the length of one call of the task function. A task
- * function that runs other functions in its turn (the chunk runners of map.c
- * and stream.c) may point item_out at a fixed result cell for each call it
- * makes, or set to_heap to collect each call's result in a heap buffer.
+ * task.h: what a worker knows about the task it runs (functions in
+ * worker.h). A pp_task lives on the worker's stack for the length of one
+ * call of the task function. A task function that runs other functions in
+ * its turn (the chunk runners of map.c and stream.c) may point item_out at a
+ * fixed result cell for each call it makes, or set to_heap to collect each
+ * call's result in a heap buffer, and restarts the per-item limits before
+ * each call (pp__task_item_begin).
  */
 #ifndef PP_TASK_H
 #define PP_TASK_H
@@ -16,11 +18,15 @@
 #include "procpool.h"
 #include "shm.h"
 
+struct pp_meter; /* the worker's measurements (worker.c) */
+
 struct pp_task {
-    struct pp_shm *shm;
+    const struct pp_layout *lay; /* the worker's own copy */
+    struct pp_worker_rec *rec;   /* the worker's record */
     struct pp_slot *slot;
     uint32_t running;          /* the slot's state word while this task runs */
     pid_t pid;                 /* the worker process that owns the task */
+    struct pp_meter *meter;
     uint64_t res_off, res_len; /* where the result was placed */
     unsigned char *item_out;   /* a fixed result cell, NULL otherwise */
     size_t item_cap;           /* its size */

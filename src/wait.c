@@ -5,14 +5,20 @@
  * Both sleep on the process-wide epoch, which every future completion bumps.
  * While they wait they register interest with each future's pool, which makes
  * workers kick the pool's monitor on every completion so that it harvests at
- * once instead of when the backlog next needs feeding.
+ * once instead of when the backlog next needs feeding, and they hold a
+ * reference to each future they watch (lifetime.c): an as_completed
+ * iterator lets go of a future when it yields it, so the caller may release
+ * each future as it comes and the iterator never reads it again. Inside a
+ * done-callback, a call that would have to wait returns PP_ESTATE.
  */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "callback.h"
 #include "dispatch.h"
+#include "lifetime.h"
 #include "owner.h"
 #include "pool.h"
 #include "sync.h"
@@ -27,17 +33,38 @@ static bool is_failure(const pp_future *f)
     return is_done(f) && f->status != PP_OK && f->status != PP_ECANCELLED;
 }
 
-/* With interest registered, every completion kicks the pool's monitor; what
-   finished before that is harvested here, so nothing falls between the two. */
-static void set_interest(pp_future *const *fs, size_t n, int delta)
+/* Starts (delta 1) or stops (-1) watching futures: a reference each, and
+   interest in their pools. With interest registered, every completion kicks
+   the pool's monitor; what finished before that is harvested here, so
+   nothing falls between the two. */
+static void watch(pp_future *const *fs, size_t n, int delta)
+{
+    for (size_t i = 0; i < n; i++) {
+        pp_future *f = fs[i];
+        pp_pool *pool = f->pool;
+        pthread_mutex_lock(&pool->lock);
+        pool->done_interest += (unsigned)delta;
+        pp__update_kicks(pool);
+        if (delta > 0) {
+            pp__future_get(f);
+            pp__harvest_all(pool);
+        } else {
+            pp__future_put(f);
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+}
+
+/* Holds (1) or lets go of (-1) futures without interest. */
+static void hold(pp_future *const *fs, size_t n, int delta)
 {
     for (size_t i = 0; i < n; i++) {
         pp_pool *pool = fs[i]->pool;
         pthread_mutex_lock(&pool->lock);
-        pool->done_interest += (unsigned)delta;
-        pp__update_kicks(pool);
         if (delta > 0)
-            pp__harvest_all(pool);
+            pp__future_get(fs[i]);
+        else
+            pp__future_put(fs[i]);
         pthread_mutex_unlock(&pool->lock);
     }
 }
@@ -104,8 +131,9 @@ int pp_wait(pp_future *const *futures, size_t n, double timeout, enum pp_return_
     if (rc != PP_OK)
         return rc;
     uint64_t deadline = pp__deadline_after(timeout);
-    set_interest(fs, m, 1);
+    watch(fs, m, 1);
     size_t done;
+    bool refused = false;
     for (;;) {
         uint32_t seen = pp__epoch_read();
         bool failed = false;
@@ -116,6 +144,10 @@ int pp_wait(pp_future *const *futures, size_t n, double timeout, enum pp_return_
         }
         if (done == m || (when == PP_FIRST_COMPLETED && done) || (when == PP_FIRST_EXCEPTION && failed))
             break;
+        if (deadline != PP_POLL && pp__in_callback()) {
+            refused = true; /* it would have to wait */
+            break;
+        }
         if (!pp__epoch_wait(seen, deadline))
             break;
     }
@@ -124,15 +156,17 @@ int pp_wait(pp_future *const *futures, size_t n, double timeout, enum pp_return_
         for (size_t i = 0; i < m; i++)
             done += is_done(fs[i]);
     }
-    set_interest(fs, m, -1);
+    watch(fs, m, -1);
     free(fs);
-    return (int)done;
+    return refused ? PP_ESTATE : (int)done;
 }
 
 struct pp_as_completed {
-    pp_future **fs; /* [next, ready): done at begin, in the order given; [ready, n): pending */
+    pp_future **fs; /* [next, ready): done at begin, in the order given; [ready, n): pending;
+                       the iterator holds a reference to each until it yields it */
     size_t next, ready, n;
     uint64_t deadline;
+    pid_t owner_pid; /* the process whose futures these are */
 };
 
 int pp_as_completed_begin(pp_future *const *futures, size_t n, double timeout, pp_as_completed **it)
@@ -168,7 +202,9 @@ int pp_as_completed_begin(pp_future *const *futures, size_t n, double timeout, p
     }
     memcpy(ac->fs + ac->ready, pending, np * sizeof *pending);
     free(pending);
-    set_interest(ac->fs + ac->ready, np, 1);
+    ac->owner_pid = ac->n ? ac->fs[0]->pool->owner_pid : pp__self_pid();
+    hold(ac->fs, ac->ready, 1);
+    watch(ac->fs + ac->ready, np, 1);
     *it = ac;
     return PP_OK;
 }
@@ -179,10 +215,11 @@ int pp_as_completed_next(pp_as_completed *it, pp_future **future)
         *future = NULL;
     if (!it || !future)
         return PP_EINVAL;
-    if (it->n && pp__foreign(it->fs[0]->pool->owner_pid))
+    if (pp__foreign(it->owner_pid))
         return PP_ESTATE;
     if (it->next < it->ready) {
         *future = it->fs[it->next++];
+        hold(future, 1, -1); /* the caller's reference keeps it from here */
         return 1;
     }
     for (;;) {
@@ -193,9 +230,11 @@ int pp_as_completed_next(pp_as_completed *it, pp_future **future)
             if (is_done(it->fs[i])) {
                 *future = it->fs[i];
                 it->fs[i] = it->fs[--it->n];
-                set_interest(future, 1, -1);
+                watch(future, 1, -1);
                 return 1;
             }
+        if (it->deadline != PP_POLL && pp__in_callback())
+            return PP_ESTATE; /* it would have to wait */
         if (!pp__epoch_wait(seen, it->deadline))
             return PP_ETIMEOUT;
     }
@@ -205,7 +244,8 @@ void pp_as_completed_end(pp_as_completed *it)
 {
     if (!it)
         return;
-    set_interest(it->fs + it->ready, it->n - it->ready, -1);
+    hold(it->fs + it->next, it->ready - it->next, -1);
+    watch(it->fs + it->ready, it->n - it->ready, -1);
     free(it->fs);
     free(it);
 }

@@ -26,6 +26,11 @@
  * With max_rss_per_child, a worker whose resident memory is past it after a
  * task publishes the result, then leaves to be replaced.
  *
+ * The worker reads the region through its own copy of the layout (taken
+ * before it was forked), never through pointers or counts stored in the
+ * region: a task that writes over it can make its own worker misbehave or
+ * die (the master then fails that task), not send it outside the mapping.
+ *
  * A task may fork. Its copy is not a worker: it can neither set a result
  * nor publish, and it leaves through _exit when the task function returns
  * in it, instead of taking tasks as an extra worker the pool never started.
@@ -62,10 +67,12 @@ static pid_t worker_pid; /* the process the spawner started */
 
 /* ---- what a task costs ------------------------------------------------------ */
 
-struct meter {
+struct pp_meter {
     uint64_t user_us, sys_us; /* the worker's CPU at the last snapshot */
+    uint64_t child_us;        /* its waited-for children's CPU then */
     uint64_t peak;            /* its peak-RSS mark then, bytes */
     uint64_t spun_ns;         /* spent spinning for work since the snapshot */
+    bool force;               /* measure this task however short (pp_task_reset_info) */
     timer_t cpu_timer;
     bool have_timer;
 };
@@ -75,14 +82,16 @@ static uint64_t tv_us(struct timeval tv)
     return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
 }
 
-/* Takes a snapshot of the worker's CPU and peak-RSS mark. */
-static void snapshot(struct meter *m)
+/* Takes a snapshot of the worker's CPU (and its waited-for children's) and
+   peak-RSS mark. */
+static void snapshot(struct pp_meter *m)
 {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
+    struct rusage ru, rc;
+    if (getrusage(RUSAGE_SELF, &ru) != 0 || getrusage(RUSAGE_CHILDREN, &rc) != 0)
         return;
     m->user_us = tv_us(ru.ru_utime);
     m->sys_us = tv_us(ru.ru_stime);
+    m->child_us = tv_us(rc.ru_utime) + tv_us(rc.ru_stime);
     m->peak = (uint64_t)ru.ru_maxrss * 1024u;
     m->spun_ns = 0;
 }
@@ -100,7 +109,7 @@ static void reset_peak(void)
 }
 
 /* Arms (limit > 0) or disarms (0) the CPU-time timer that kills the worker. */
-static void cpu_timer(struct meter *m, uint64_t limit_ns)
+static void cpu_timer(struct pp_meter *m, uint64_t limit_ns)
 {
     if (!m->have_timer) {
         if (!limit_ns)
@@ -141,13 +150,15 @@ static bool grain_mapped(uint64_t g)
    arena last gave pages back, one call per run of them: a block another
    worker used last would otherwise cost this one a fault per page. A kernel
    without it faults them in as before. */
-static void premap(struct pp_shm *shm, const void *p, size_t len)
+static void premap(const struct pp_layout *lay, const void *p, size_t len)
 {
-    uint64_t off = (uint64_t)((const char *)p - (const char *)shm);
-    if (mapped.off || len < 2 * PREMAP_GRAIN || off < shm->arena_start || off + len > shm->arena_end)
+    struct pp_shm *shm = lay->shm;
+    uint64_t off = (uint64_t)((const char *)p - lay->base);
+    if (mapped.off || len < 2 * PREMAP_GRAIN || off < lay->arena_start || off > lay->arena_end ||
+        len > lay->arena_end - off)
         return;
     if (!mapped.bits) {
-        mapped.ngrains = shm->arena_end / PREMAP_GRAIN + 1;
+        mapped.ngrains = lay->arena_end / PREMAP_GRAIN + 1;
         mapped.bits = calloc(mapped.ngrains / 8 + 1, 1);
         mapped.returns = atomic_load(&shm->arena_returns);
         if (!mapped.bits) {
@@ -169,7 +180,7 @@ static void premap(struct pp_shm *shm, const void *p, size_t len)
         uint64_t run = g;
         for (; run < end && !grain_mapped(run); run++)
             mapped.bits[run / 8] |= (unsigned char)(1u << (run % 8));
-        if (madvise((char *)shm + g * PREMAP_GRAIN, (run - g) * PREMAP_GRAIN, MADV_POPULATE_WRITE) != 0) {
+        if (madvise(lay->base + g * PREMAP_GRAIN, (run - g) * PREMAP_GRAIN, MADV_POPULATE_WRITE) != 0) {
             mapped.off = true;
             return;
         }
@@ -215,24 +226,27 @@ int pp_worker_id(void)
     return pp__current_worker;
 }
 
-static bool claim(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t s, uint32_t *running)
+static bool claim(const struct pp_layout *lay, struct pp_worker_rec *rec, uint32_t w, uint32_t s,
+                  uint32_t *running)
 {
-    if (s >= shm->nslots)
+    if (s >= lay->nslots)
         return false;
-    struct pp_slot *slot = &shm->slots[s];
+    struct pp_slot *slot = &lay->slots[s];
     uint32_t st = atomic_load_explicit(&slot->state, memory_order_acquire);
     if (ST_KIND(st) != SLOT_PENDING)
         return false;
-    atomic_fetch_add(&rec->seq, 1);
     *running = ST_MAKE(SLOT_RUNNING, w, ST_GEN(st));
-    return atomic_compare_exchange_strong(&slot->state, &st, *running);
+    if (!atomic_compare_exchange_strong(&slot->state, &st, *running))
+        return false;
+    atomic_store(&rec->started_ns, pp__now_ns());
+    return true;
 }
 
-static bool try_take(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
+static bool try_take(const struct pp_layout *lay, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
                      uint32_t *running)
 {
-    while (pp__ring_pop(&shm->ring, &rec->intent, s)) {
-        if (claim(shm, rec, w, *s, running))
+    while (pp__ring_pop(&lay->ring, &rec->intent, s)) {
+        if (claim(lay, rec, w, *s, running))
             return true;
         atomic_store(&rec->intent, PP_NO_SLOT); /* a stale cell */
     }
@@ -258,15 +272,16 @@ static void spinner_leave(struct pp_shm *shm, struct pp_worker_rec *rec)
 
 /* Polls the ring for a while: 1 with a task, -1 when closing, 0 when the
    spin budget ran out. */
-static int spin_for_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
+static int spin_for_task(const struct pp_layout *lay, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
                          uint32_t *running)
 {
+    struct pp_shm *shm = lay->shm;
     uint64_t spin_until = pp__now_ns() + PP_WORKER_SPIN_NS;
     spinner_enter(shm, rec);
     for (unsigned i = 0;; i++) {
-        if (pp__ring_count(&shm->ring)) {
+        if (pp__ring_nonempty(&lay->ring)) {
             spinner_leave(shm, rec);
-            if (try_take(shm, rec, w, s, running))
+            if (try_take(lay, rec, w, s, running))
                 return 1;
             spinner_enter(shm, rec);
         }
@@ -275,15 +290,16 @@ static int spin_for_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t
         pp__cpu_relax();
     }
     spinner_leave(shm, rec);
-    return atomic_load(&shm->closing) && !pp__ring_count(&shm->ring) ? -1 : 0;
+    return atomic_load(&shm->closing) && !pp__ring_nonempty(&lay->ring) ? -1 : 0;
 }
 
 /* The next claimed slot, or false when the pool is closing and nothing is
    left; *slept tells whether the worker had to sleep for it. */
-static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
+static bool next_task(const struct pp_layout *lay, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
                       uint32_t *running, bool *slept)
 {
-    int spun = spin_for_task(shm, rec, w, s, running);
+    struct pp_shm *shm = lay->shm;
+    int spun = spin_for_task(lay, rec, w, s, running);
     if (spun)
         return spun > 0;
     for (;;) {
@@ -292,7 +308,7 @@ static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w,
         atomic_fetch_add(&shm->idle_workers, 1);
         atomic_store(&rec->idle, 1);
         uint32_t seq = atomic_load(&shm->work_seq);
-        bool got = try_take(shm, rec, w, s, running);
+        bool got = try_take(lay, rec, w, s, running);
         if (!got && !atomic_load(&shm->closing)) {
             if (atomic_load(&shm->kick_below))
                 pp__shm_kick(shm); /* queued work, and nothing here to run: feed us */
@@ -301,49 +317,82 @@ static bool next_task(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t w,
         }
         atomic_store(&rec->idle, 0);
         atomic_fetch_sub(&shm->idle_workers, 1);
-        if (got || try_take(shm, rec, w, s, running))
+        if (got || try_take(lay, rec, w, s, running))
             return true;
         if (atomic_load(&shm->closing))
             return false;
     }
 }
 
-static void publish(struct pp_shm *shm, struct pp_worker_rec *rec, uint32_t s, uint32_t running)
+static void publish(const struct pp_layout *lay, struct pp_worker_rec *rec, uint32_t s, uint32_t running)
 {
-    struct pp_slot *slot = &shm->slots[s];
+    struct pp_shm *shm = lay->shm;
+    struct pp_slot *slot = &lay->slots[s];
     atomic_store(&rec->started_ns, 0);
     uint32_t expected = running;
     if (!atomic_compare_exchange_strong(&slot->state, &expected,
                                         ST_MAKE(SLOT_DONE, ST_WORKER(running), ST_GEN(running)))) {
-        atomic_store(&rec->intent, PP_NO_SLOT); /* not ours any more (a broken pool): nothing to tell */
+        atomic_store(&rec->intent, PP_NO_SLOT); /* not ours any more: nothing to tell */
         return;
     }
-    atomic_fetch_or(&shm->done_bits[s / 64], (uint64_t)1 << (s % 64));
+    atomic_fetch_or(&lay->done_bits[s / 64], (uint64_t)1 << (s % 64));
     if (atomic_load(&slot->waiters))
         pp__futex_wake(&slot->state, 0x7fffffff, true);
     /* the monitor wants completions, or queued work waits on a ring running dry */
     uint64_t below = atomic_load(&shm->kick_below);
-    if (atomic_load(&shm->kick_on_done) || (below && pp__ring_count(&shm->ring) < below))
+    if (atomic_load(&shm->kick_on_done) ||
+        (below && atomic_load(&lay->ring.ctl->tail) - pp__ring_head(&lay->ring) < below))
         pp__shm_kick(shm);
     atomic_store(&rec->intent, PP_NO_SLOT);
 }
 
-static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, struct meter *m, uint32_t s,
+/* Restarts what the task's limits count from (the task's start, or a chunk
+   item's): the wall-clock start the master's deadline counts from, the CPU
+   the master's death handler and CPU sampling count from, and the worker's
+   own CPU-time timer. */
+static void limits_begin(pp_task *t)
+{
+    struct pp_slot *slot = t->slot;
+    struct pp_worker_rec *rec = t->rec;
+    if (slot->cpu_limit_ns) {
+        struct pp_meter now = *t->meter;
+        snapshot(&now);
+        rec->user0_us = now.user_us;
+        rec->sys0_us = now.sys_us;
+        rec->child0_us = now.child_us;
+        cpu_timer(t->meter, slot->cpu_limit_ns);
+    }
+    if (slot->deadline_ns)
+        atomic_store(&rec->started_ns, pp__now_ns());
+    if (slot->deadline_ns || slot->cpu_limit_ns)
+        pp__shm_kick(t->lay->shm); /* the monitor recomputes its next expiry or sample */
+}
+
+void pp__task_item_begin(pp_task *t)
+{
+    limits_begin(t);
+}
+
+static void run_task(const struct pp_layout *lay, struct pp_worker_rec *rec, struct pp_meter *m, uint32_t s,
                      uint32_t running)
 {
-    struct pp_slot *slot = &shm->slots[s];
-    pp_task t = {.shm = shm, .slot = slot, .running = running, .pid = worker_pid};
+    struct pp_slot *slot = &lay->slots[s];
+    pp_task t = {.lay = lay, .rec = rec, .slot = slot, .running = running, .pid = worker_pid, .meter = m};
     rec->user0_us = m->user_us + m->spun_ns / 1000; /* for the master, should the worker die */
     rec->sys0_us = m->sys_us;
+    rec->child0_us = m->child_us;
+    m->force = false;
     slot->started_ns = pp__now_ns();
-    if (slot->deadline_ns) {
-        atomic_store(&rec->started_ns, slot->started_ns);
-        pp__shm_kick(shm); /* the monitor recomputes its next expiry */
+    limits_begin(&t);
+    pp_fn fn = slot->fn;
+    uint64_t arg_off = slot->arg_off, arg_len = slot->arg_len;
+    int code;
+    if (!fn || !pp__in_map(lay, arg_off, arg_len)) {
+        code = pp_task_fail(&t, PP_EINVAL, "the task's descriptor in shared memory was written over");
+    } else {
+        premap(lay, lay->base + arg_off, arg_len);
+        code = fn(&t, lay->base + arg_off, arg_len);
     }
-    if (slot->cpu_limit_ns)
-        cpu_timer(m, slot->cpu_limit_ns);
-    premap(shm, (char *)shm + slot->arg_off, slot->arg_len);
-    int code = slot->fn(&t, (char *)shm + slot->arg_off, slot->arg_len);
     if (slot->cpu_limit_ns)
         cpu_timer(m, 0);
     fflush(stdout);
@@ -351,9 +400,9 @@ static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, struct meter
     if (pp__self_pid() != worker_pid)
         _exit(0); /* a copy the task forked: not a worker */
     slot->finished_ns = pp__now_ns();
-    struct meter before = *m;
+    struct pp_meter before = *m;
     uint64_t wall = slot->finished_ns - slot->started_ns;
-    if (wall < PP_MEASURE_NS) { /* too short to pay a system call for: estimated */
+    if (wall < PP_MEASURE_NS && !m->force) { /* too short to pay a system call for: estimated */
         slot->user_us = wall / 1000;
         slot->sys_us = 0;
         slot->peak_rss = m->peak;
@@ -361,7 +410,8 @@ static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, struct meter
     } else {
         snapshot(m);
         uint64_t user = m->user_us - before.user_us, spun_us = before.spun_ns / 1000;
-        slot->user_us = user > spun_us ? user - spun_us : 0;
+        uint64_t children = m->child_us - before.child_us; /* what it waited for counts as its own */
+        slot->user_us = (user > spun_us ? user - spun_us : 0) + children;
         slot->sys_us = m->sys_us - before.sys_us;
         slot->peak_rss = m->peak;
     }
@@ -372,7 +422,7 @@ static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, struct meter
     } else {
         pp__task_keep(&t);
     }
-    publish(shm, rec, s, running);
+    publish(lay, rec, s, running);
     if (m->peak > before.peak) { /* it raised the mark: start it afresh for the next */
         reset_peak();
         snapshot(m);
@@ -381,8 +431,8 @@ static void run_task(struct pp_shm *shm, struct pp_worker_rec *rec, struct meter
 
 _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
 {
-    struct pp_shm *shm = cfg->shm;
-    struct pp_worker_rec *rec = &shm->workers[w];
+    const struct pp_layout *lay = &cfg->lay;
+    struct pp_worker_rec *rec = &lay->workers[w];
     pp__current_worker = (int)w;
     worker_pid = pp__self_pid();
     int init = cfg->initializer ? cfg->initializer(cfg->initarg) : 0;
@@ -394,14 +444,14 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
         pin_to_cpu(w);
     reset_peak();
     atomic_store(&rec->ready, 1);
-    struct meter m = {0};
+    struct pp_meter m = {0};
     snapshot(&m);
     unsigned limit = cfg->max_tasks_per_child;
     for (unsigned done = 0; !limit || done < limit; done++) {
         uint32_t s, running;
         bool slept = false;
         uint64_t waited_from = pp__now_ns();
-        if (!next_task(shm, rec, w, &s, &running, &slept))
+        if (!next_task(lay, rec, w, &s, &running, &slept))
             break;
         if (slept) {
             snapshot(&m); /* the spin before the sleep is not the task's */
@@ -409,7 +459,7 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
             uint64_t spun = pp__now_ns() - waited_from;
             m.spun_ns += spun < PP_WORKER_SPIN_NS ? spun : PP_WORKER_SPIN_NS;
         }
-        run_task(shm, rec, &m, s, running);
+        run_task(lay, rec, &m, s, running);
         if (cfg->max_rss && resident_bytes() > cfg->max_rss) {
             atomic_store(&rec->recycled, 1);
             break;
@@ -420,6 +470,8 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
 
 /* ---- task-side API ------------------------------------------------------- */
 
+#define GROW_RECHECK_NS 100000000ull /* a master answer lost to a damaged word costs this, not a hang */
+
 /* Asks the master for len bytes of result space and waits for its answer. */
 static void grow(pp_task *t, size_t len)
 {
@@ -429,8 +481,9 @@ static void grow(pp_task *t, size_t len)
     uint32_t expected = t->running;
     if (!atomic_compare_exchange_strong(&slot->state, &expected, asking))
         return;
-    pp__shm_kick(t->shm);
-    pp__spin_wait(&slot->state, asking, &slot->waiters, 0, true, PP_FOREVER);
+    pp__shm_kick(t->lay->shm);
+    while (atomic_load(&slot->state) == asking)
+        pp__spin_wait(&slot->state, asking, &slot->waiters, 0, true, pp__now_ns() + GROW_RECHECK_NS);
 }
 
 void *pp__task_reserve(pp_task *t, size_t len)
@@ -438,10 +491,11 @@ void *pp__task_reserve(pp_task *t, size_t len)
     if (pp__self_pid() != t->pid)
         return NULL; /* a copy the task forked: the slot is not its own */
     struct pp_slot *slot = t->slot;
-    char *base = (char *)t->shm;
-    uint64_t data = (uint64_t)((char *)slot->data - base);
+    const struct pp_layout *lay = t->lay;
+    uint64_t data = (uint64_t)((char *)slot->data - lay->base);
     uint64_t inline_off = data;
-    if (slot->arg_off == data) /* the argument sits inline: the result goes after it */
+    uint64_t arg_off = slot->arg_off;
+    if (arg_off == data) /* the argument sits inline: the result goes after it */
         inline_off += pp__align16(slot->arg_len);
     uint64_t off;
     if (inline_off <= data + PP_SLOT_DATA && len <= data + PP_SLOT_DATA - inline_off) {
@@ -449,14 +503,15 @@ void *pp__task_reserve(pp_task *t, size_t len)
     } else {
         if (len > slot->grant_cap)
             grow(t, len);
-        if (len > slot->grant_cap)
+        uint64_t grant_off = slot->grant_off, cap = slot->grant_cap;
+        if (len > cap || !pp__in_map(lay, grant_off, len))
             return NULL;
-        off = slot->grant_off;
+        off = grant_off;
     }
-    premap(t->shm, base + off, len);
+    premap(lay, lay->base + off, len);
     t->res_off = off;
     t->res_len = len;
-    return base + off;
+    return lay->base + off;
 }
 
 void pp__task_keep(pp_task *t)
@@ -465,6 +520,16 @@ void pp__task_keep(pp_task *t)
     t->slot->res_len = t->res_len;
 }
 
+void pp_task_reset_info(pp_task *t)
+{
+    if (!t || pp__self_pid() != t->pid || !t->meter)
+        return;
+    struct pp_meter *m = t->meter;
+    reset_peak();
+    snapshot(m);
+    m->force = true;
+    t->slot->started_ns = pp__now_ns();
+}
 void *pp_task_result_buffer(pp_task *task, size_t len)
 {
     if (!task)

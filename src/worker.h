@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * worker.h: the loop a worker process runs, and what it needs to know. A
- * worker sees the shared region (shm.h) and this struct, never the master's
- * pool or its futures.
+ * worker sees the shared region through its own copy of the layout
+ * (shm.h) and this struct, never the master's pool or its futures.
  */
 #ifndef PP_WORKER_H
 #define PP_WORKER_H
@@ -11,11 +11,10 @@
 #include <stdint.h>
 
 #include "procpool.h"
-
-struct pp_shm;
+#include "shm.h"
 
 struct pp_worker_cfg {
-    struct pp_shm *shm;                /* the pool's shared region */
+    struct pp_layout lay;              /* the pool's shared region */
     int (*initializer)(void *initarg); /* or NULL */
     void *initarg;
     unsigned max_tasks_per_child; /* 0: unlimited */
@@ -35,5 +34,8 @@ void *pp__task_reserve(pp_task *t, size_t len);
    master finds it even if the worker dies before finishing (map.c calls it
    once the space is initialised: before that, a crash must leave nothing). */
 void pp__task_keep(pp_task *t);
+/* A chunk runner is about to run one item: the task's deadline and CPU limit
+   count afresh from here (they are per item for a chunk). */
+void pp__task_item_begin(pp_task *t);
 
 #endif
