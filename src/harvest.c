@@ -202,6 +202,12 @@ bool pp__peek_result(pp_pool *pool, const pp_future *f, const void **area, size_
     struct pp_slot *slot = &pool->lay.slots[s];
     struct pp_slot_info *si = &pool->slots[s];
     uint64_t off = slot->res_off, n = slot->res_len;
+    uint64_t data = (uint64_t)((char *)slot->data - pool->lay.base);
+    if (n && off >= data && off - data <= PP_SLOT_DATA && n <= PP_SLOT_DATA - (off - data)) {
+        *area = pool->lay.base + off; /* inline */
+        *len = n;
+        return true;
+    }
     const pp_block *blocks[3] = {&si->arg, &si->grant, &si->old_grant};
     for (int i = 0; i < 3 && n; i++) {
         const pp_block *b = blocks[i];
