@@ -162,7 +162,7 @@ static void scribble_round(uint32_t seed, uint64_t span, uint32_t count)
             OK(pp_submit(pool, scribble_task, &s, sizeof s, &fs[i]));
         } else {
             long v = i;
-            int rc = pp_submit(pool, square_task, &v, sizeof v, &fs[i]);
+            int rc = pp_submit(pool, echo_task, &v, sizeof v, &fs[i]); /* its argument may be hit too */
             cr_assert(rc == PP_OK || rc == PP_EBROKEN, "%s", pp_errname(rc));
             if (rc != PP_OK)
                 fs[i] = NULL;
