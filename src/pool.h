@@ -189,8 +189,8 @@ struct pp_pool {
                           backend has released every process it ran tasks in) */
     struct {
         uint64_t retry_at;      /* no start before (after a failed fork) */
-        uint64_t backoff;       /* the next delay; 0: the last start worked */
-        uint64_t failing_since; /* first failure since a start last worked; 0: none */
+        uint64_t backoff;        /* the next delay; 0: the last start worked */
+        uint64_t starving_since; /* no worker, work waiting, starts failing: since; 0: not so */
         int err;                /* the last fork's errno */
     } spawn;
     uint64_t audit_at;      /* the next consistency sweep (audit.c) */

@@ -5,7 +5,8 @@
  * that ended abruptly (its worker crashed, or was killed for a deadline or
  * a CPU limit) runs again while retries remain; a task's own failure
  * (PP_ETASK) is its answer and is never retried, nor is anything once the
- * pool is shut down with cancel_futures, terminated or broken. Every run that
+ * pool is shut down with cancel_futures, terminated, broken or being
+ * destroyed (so no retry count, however large, can keep destroy waiting). Every run that
  * crashed or was killed for a deadline counts in the statistics, retried or
  * not (crashed, deadline_kills); the other outcomes count once per future.
  */
@@ -50,7 +51,8 @@ bool pp__run_ended(pp_pool *pool, pp_future *f, int status, bool can_rerun)
 {
     f->attempts++;
     bool abrupt = status == PP_ECRASHED || status == PP_EDEADLINE || status == PP_ELIMIT;
-    if (!abrupt || !can_rerun || f->attempts > f->spec.retries || pool->broken || pool->terminated || pool->cancelling)
+    if (!abrupt || !can_rerun || f->attempts > f->spec.retries || pool->broken || pool->terminated || pool->cancelling ||
+        pool->destroying)
         return false;
     count(pool, status);
     return true;

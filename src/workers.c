@@ -31,9 +31,10 @@
  * terminated, broken, or shut down with nothing left to run. A failed
  * start (fork's EAGAIN under RLIMIT_NPROC or a pids cgroup) is an event,
  * not a state (Erlang's supervisors, runit): it is retried after a delay
- * that doubles from SPAWN_BACKOFF_MIN_NS up to SPAWN_BACKOFF_MAX_NS, and
- * only when no worker could start for SPAWN_GIVE_UP_NS while the pool has
- * none and work waits does the pool break, with fork's errno in the message.
+ * that doubles from SPAWN_BACKOFF_MIN_NS up to SPAWN_BACKOFF_MAX_NS (a start
+ * that works resets it), and only when the pool has had no worker for
+ * SPAWN_GIVE_UP_NS while work waited and every start failed does it break,
+ * with fork's errno in the message.
  * Start commands are sent at most START_WINDOW at a time, so the command
  * channel never fills.
  */
@@ -206,8 +207,6 @@ static void start_failed(pp_pool *pool, int err)
 {
     uint64_t now = pp__now_ns();
     pool->spawn.err = err;
-    if (!pool->spawn.failing_since)
-        pool->spawn.failing_since = now;
     uint64_t b = pool->spawn.backoff;
     pool->spawn.backoff = b ? (2 * b < SPAWN_BACKOFF_MAX_NS ? 2 * b : SPAWN_BACKOFF_MAX_NS) : SPAWN_BACKOFF_MIN_NS;
     pool->spawn.retry_at = now + pool->spawn.backoff;
@@ -225,7 +224,6 @@ static void on_report(pp_pool *pool, const struct pp_report *r)
         pool->alive++;
         pool->stats.workers_started++;
         pool->spawn.backoff = 0;
-        pool->spawn.failing_since = 0;
         break;
     case REPORT_FAILED:
         wi->starting = false;
@@ -341,8 +339,13 @@ uint64_t pp__manage_workers(pp_pool *pool)
         uint64_t queued = unclaimed(pool);
         want = queued < want ? queued : want;
     }
-    if (pool->spawn.failing_since && !pool->alive && !pool->starting && want && work_waits(pool) &&
-        now - pool->spawn.failing_since >= SPAWN_GIVE_UP_NS) {
+    /* starving: no worker, none starting, the last start failed, work waits */
+    bool starving = !pool->alive && !pool->starting && want && pool->spawn.backoff && work_waits(pool);
+    if (!starving) {
+        pool->spawn.starving_since = 0;
+    } else if (!pool->spawn.starving_since) {
+        pool->spawn.starving_since = now;
+    } else if (now - pool->spawn.starving_since >= SPAWN_GIVE_UP_NS) {
         char msg[160];
         snprintf(msg, sizeof msg, "no worker could be started for %.0f s: fork: %s", SPAWN_GIVE_UP_NS / 1e9,
                  strerror(pool->spawn.err));
@@ -357,8 +360,8 @@ uint64_t pp__manage_workers(pp_pool *pool)
         if (!wi->alive && !wi->starting && !ask_start(pool, w))
             break;
     }
-    if (pool->spawn.failing_since && pool->alive + pool->starting < want)
-        next = pool->spawn.failing_since + SPAWN_GIVE_UP_NS;
+    if (pool->spawn.starving_since)
+        next = pool->spawn.starving_since + SPAWN_GIVE_UP_NS;
     /* shut down and drained: let the spawner go; its EOF ends the reports */
     if (pool->shutdown && pool->closing && !pool->alive && !pool->starting && !pool->unfinished &&
         pool->spawner.cmd_fd >= 0)
