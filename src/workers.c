@@ -339,8 +339,9 @@ uint64_t pp__manage_workers(pp_pool *pool)
         uint64_t queued = unclaimed(pool);
         want = queued < want ? queued : want;
     }
-    /* starving: no worker, none starting, the last start failed, work waits */
-    bool starving = !pool->alive && !pool->starting && want && pool->spawn.backoff && work_waits(pool);
+    /* starving: no worker, the last start failed (one in flight does not
+       end it: only one that works does), and work waits */
+    bool starving = !pool->alive && want && pool->spawn.backoff && work_waits(pool);
     if (!starving) {
         pool->spawn.starving_since = 0;
     } else if (!pool->spawn.starving_since) {
