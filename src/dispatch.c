@@ -78,7 +78,7 @@ static void dispatch(pp_pool *pool, pp_future *f, const struct pp_arg *small_arg
     si->grant = si->old_grant = (pp_block){0};
     si->deadline_ns = spec->deadline_ns;
     si->cpu_limit_ns = spec->cpu_limit_ns;
-    si->dispatched_ns = pp__now_ns();
+    si->dispatched_ns = spec->deadline_ns ? pp__now_ns() : 0; /* only a deadline reads it */
     si->seen_running_ns = 0;
     f->block = (pp_block){0};
     if (si->arg.off) {
@@ -90,7 +90,7 @@ static void dispatch(pp_pool *pool, pp_future *f, const struct pp_arg *small_arg
             pp__arena_alloc(&pool->arena, spec->result_hint, 0, &si->grant); /* none: the worker asks */
     }
     pp__set_grant(pool, s, arg_len);
-    f->slot = s;
+    atomic_store_explicit(&f->slot, s, memory_order_relaxed);
     atomic_store_explicit(&f->phase, PHASE_DISPATCHED, memory_order_release);
     pp__slot_publish(pool, s);
 }

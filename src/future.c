@@ -114,12 +114,17 @@ static bool wait_slot(pp_pool *pool, pp_future *f, uint64_t deadline)
     return changed;
 }
 
-/* A dispatched future whose worker has published is settled at once. */
+/* A dispatched future whose worker has published is settled at once. A
+   look at the slot's word first spares the lock: a poll loop must not keep
+   the monitor from it (a grant the task waits for needs it). */
 static void settle_if_published(const pp_future *cf)
 {
     pp_future *f = (pp_future *)cf;
     pp_pool *pool = f->pool;
     if (phase_of(f) != PHASE_DISPATCHED)
+        return;
+    uint32_t s = atomic_load_explicit(&f->slot, memory_order_relaxed);
+    if (s < pool->lay.nslots && ST_KIND(atomic_load(&pool->lay.slots[s].state)) != SLOT_DONE)
         return;
     pthread_mutex_lock(&pool->lock);
     if (phase_of(f) == PHASE_DISPATCHED && f->slot != PP_NO_SLOT && pp__harvest(pool, f->slot))
@@ -134,14 +139,13 @@ int pp__wait_done(pp_future *f, uint64_t deadline)
         uint32_t phase = phase_of(f);
         if (phase == PHASE_DONE)
             return PP_OK;
-        if (phase == PHASE_DISPATCHED)
-            settle_if_published(f); /* a poll still looks once */
-        if (phase_of(f) == PHASE_DONE)
-            return PP_OK;
-        if (deadline == PP_POLL || (deadline != PP_FOREVER && pp__now_ns() >= deadline))
+        /* a poll still looks once (wait_slot harvests a published slot) */
+        if (deadline != PP_FOREVER && deadline != PP_POLL && pp__now_ns() >= deadline)
             return PP_ETIMEOUT;
-        if (pp__in_callback())
-            return PP_ESTATE; /* a callback must not wait: it would hold up the others */
+        if (deadline != PP_POLL && pp__in_callback()) {
+            settle_if_published(f);
+            return phase_of(f) == PHASE_DONE ? PP_OK : PP_ESTATE; /* a callback must not wait */
+        }
         if (phase == PHASE_DISPATCHED) {
             if (!wait_slot(pool, f, deadline) && phase_of(f) != PHASE_DONE)
                 return PP_ETIMEOUT;
@@ -154,6 +158,8 @@ int pp__wait_done(pp_future *f, uint64_t deadline)
         pthread_mutex_unlock(&pool->lock);
         uint32_t seen = pp__epoch_read();
         if (phase_of(f) == PHASE_QUEUED && !pp__epoch_wait(seen, deadline) && phase_of(f) != PHASE_DONE)
+            return PP_ETIMEOUT;
+        if (deadline == PP_POLL && phase_of(f) != PHASE_DONE)
             return PP_ETIMEOUT;
     }
 }

@@ -19,7 +19,7 @@ pp_future *pp__future_new(pp_pool *pool)
         return NULL;
     f->pool = pool;
     f->refs = 1;
-    f->slot = PP_NO_SLOT;
+    atomic_init(&f->slot, PP_NO_SLOT);
     f->worker = -1;
     pp__link_init(&f->queue);
     pp__link_init(&f->cbq);

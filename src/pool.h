@@ -80,7 +80,8 @@ struct pp_future {
     char *message;                       /* failure message (malloc'd) or NULL */
     _Atomic uint32_t phase;              /* enum pp_phase */
     int32_t status, code;                /* outcome once done */
-    uint32_t slot;                       /* while dispatched to a slot; else PP_NO_SLOT */
+    _Atomic uint32_t slot;               /* while dispatched to a slot; else PP_NO_SLOT (written
+                                            under the lock; a poll peeks at it without) */
     uint16_t flags;                      /* enum pp_future_flags */
     int16_t worker;                      /* who ran it; -1: nobody */
     int32_t pid;                         /* its process; 0: none */

@@ -40,7 +40,7 @@ void pp__complete(pp_pool *pool, pp_future *f, int status, int code, const char 
     pool->unfinished--;
     if (f->callbacks)
         pool->cb_waiting--;
-    f->slot = PP_NO_SLOT;
+    atomic_store_explicit(&f->slot, PP_NO_SLOT, memory_order_relaxed);
     atomic_store_explicit(&f->phase, PHASE_DONE, memory_order_release);
     if (f->callbacks)
         pp__callbacks_queue(pool, f);

@@ -36,17 +36,24 @@ void pp__slot_renew(pp_pool *pool, uint32_t s, uint32_t kind)
         pp__futex_wake(&slot->state, 0x7fffffff, true);
 }
 
-void pp__wake_workers(pp_pool *pool, bool all)
+/* After a push (used: what the ring holds now): wakes a sleeping worker
+   unless enough spinners will take it. */
+static void wake_one(pp_pool *pool, uint64_t used)
 {
     struct pp_shm *shm = pool->lay.shm;
     atomic_fetch_add(&shm->work_seq, 1);
-    if (all) {
-        pp__futex_wake(&shm->work_seq, 0x7fffffff, true);
-        return;
-    }
-    uint64_t used = pp__ring_used(&pool->lay.ring, pool->ring_tail);
     if (atomic_load(&shm->idle_workers) && (used == UINT64_MAX || used > (uint64_t)atomic_load(&shm->spinners)))
         pp__futex_wake(&shm->work_seq, 1, true);
+}
+
+void pp__wake_workers(pp_pool *pool, bool all)
+{
+    if (!all) {
+        wake_one(pool, pp__ring_used(&pool->lay.ring, pool->ring_tail));
+        return;
+    }
+    atomic_fetch_add(&pool->lay.shm->work_seq, 1);
+    pp__futex_wake(&pool->lay.shm->work_seq, 0x7fffffff, true);
 }
 
 static bool cell_consumed(pp_pool *pool, uint32_t s)
@@ -57,14 +64,15 @@ static bool cell_consumed(pp_pool *pool, uint32_t s)
 void pp__slot_publish(pp_pool *pool, uint32_t s)
 {
     pp__slot_renew(pool, s, SLOT_PENDING);
-    /* a damaged head (pp__ring_used) pushes nothing: the audit ends the pool */
+    /* a damaged head (pp__ring_used) pushes nothing: the audit repairs the ring */
     uint64_t used = pp__ring_used(&pool->lay.ring, pool->ring_tail);
-    if (cell_consumed(pool, s) && used <= pool->lay.ring.mask) {
-        pool->slots[s].pushed_at = pool->ring_tail + 1;
+    if (used != UINT64_MAX && pool->ring_tail - used >= pool->slots[s].pushed_at && used <= pool->lay.ring.mask) {
+        pool->slots[s].pushed_at = pool->ring_tail + 1; /* consumed: head (tail - used) passed it */
         pp__ring_push(&pool->lay.ring, &pool->ring_tail, s);
+        used++;
     }
     pool->slots[s].suspect = false;
-    pp__wake_workers(pool, false);
+    wake_one(pool, used);
 }
 
 bool pp__slot_withdraw(pp_pool *pool, uint32_t s)
@@ -81,24 +89,27 @@ pp_block pp__slot_keep_block(pp_pool *pool, uint32_t s, uint64_t off, uint64_t l
 {
     struct pp_slot_info *si = &pool->slots[s];
     pp_block kept = {0};
+    if (!(si->arg.off | si->grant.off | si->old_grant.off))
+        return kept; /* small tasks hold none */
     pp_block *blocks[3] = {&si->arg, &si->grant, &si->old_grant};
-    for (int i = 0; i < 3 && len; i++) {
+    for (int i = 0; i < 3; i++) {
         pp_block *b = blocks[i];
-        if (b->off && off >= b->off && off - b->off <= b->size && len <= b->size - (off - b->off)) {
+        if (!b->off)
+            continue;
+        if (len && !kept.off && off >= b->off && off - b->off <= b->size && len <= b->size - (off - b->off)) {
             kept = *b;
             *b = (pp_block){0};
-            break;
+        } else {
+            pp__arena_free(&pool->arena, b);
         }
     }
-    for (int i = 0; i < 3; i++)
-        pp__arena_free(&pool->arena, blocks[i]);
     return kept;
 }
 
 void pp__slot_release(pp_pool *pool, uint32_t s)
 {
     struct pp_slot_info *si = &pool->slots[s];
-    pp__slot_keep_block(pool, s, 0, 0);
+    pp__slot_keep_block(pool, s, 0, 0); /* frees what is left */
     si->owner = NULL;
     si->abandoned = false;
     si->suspect = false;
