@@ -56,6 +56,8 @@ void pp__future_put(pp_future *f)
 
 void pp__futures_free_all(pp_pool *pool)
 {
-    while (!pp__list_empty(&pool->live))
-        future_free(pp__container_of(pool->live.next, pp_future, live));
+    for (struct pp_link *l = pool->live.next, *next; l != &pool->live; l = next) {
+        next = l->next;
+        future_free(pp__container_of(l, pp_future, live));
+    }
 }

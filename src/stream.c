@@ -362,7 +362,7 @@ static bool ring_room(pp_map_iter *it, size_t more)
         free(w);
         return false;
     }
-    for (size_t k = 0; k < it->len; k++)
+    for (size_t k = 0; it->cap && k < it->len; k++)
         q[k] = it->q[(it->head + k) % it->cap];
     free(it->q);
     free(it->waiting);
