@@ -40,20 +40,48 @@ void pp__callback_run(pp_future *f, pp_done_fn cb, void *ud)
     depth--;
 }
 
+/* The callback queue: a FIFO through cb_next (only this file touches it). */
+static pp_future *queue_pop(pp_pool *pool)
+{
+    pp_future *f = pool->cb_head;
+    if (f) {
+        pool->cb_head = f->cb_next;
+        if (!pool->cb_head)
+            pool->cb_tail = NULL;
+        f->cb_next = NULL;
+    }
+    return f;
+}
+
+static void queue_push(pp_pool *pool, pp_future *f, bool front)
+{
+    if (front) {
+        f->cb_next = pool->cb_head;
+        pool->cb_head = f;
+        if (!pool->cb_tail)
+            pool->cb_tail = f;
+        return;
+    }
+    f->cb_next = NULL;
+    if (pool->cb_tail)
+        pool->cb_tail->cb_next = f;
+    else
+        pool->cb_head = f;
+    pool->cb_tail = f;
+}
+
 static void *callback_main(void *arg)
 {
     pp_pool *pool = arg;
     pthread_mutex_lock(&pool->lock);
     for (;;) {
-        struct pp_link *l = pp__list_first(&pool->cb_queue);
-        if (!l) {
+        pp_future *f = queue_pop(pool);
+        if (!f) {
             if (pool->cb_stop)
                 break;
             pthread_cond_wait(&pool->cb_cond, &pool->lock);
             continue;
         }
-        pp_future *f = pp__container_of(l, pp_future, cbq);
-        pp__list_remove(&f->cbq);
         struct pp_callback *cb = f->callbacks;
         f->callbacks = NULL;
         pthread_mutex_unlock(&pool->lock);
@@ -65,10 +93,10 @@ static void *callback_main(void *arg)
         }
         pthread_mutex_lock(&pool->lock);
         if (f->callbacks) { /* added while these ran: they run next, in order */
-            pp__list_push_front(&pool->cb_queue, &f->cbq);
+            queue_push(pool, f, true);
             continue;
         }
-        f->cb_busy = false;
+        f->flags &= (uint16_t)~FUT_CB_BUSY;
         pp__future_put(f);
     }
     pthread_mutex_unlock(&pool->lock);
@@ -94,11 +122,11 @@ int pp__callbacks_start(pp_pool *pool)
 
 void pp__callbacks_queue(pp_pool *pool, pp_future *f)
 {
-    if (f->cb_busy)
+    if (f->flags & FUT_CB_BUSY)
         return; /* the thread has it already; it runs what was added */
-    f->cb_busy = true;
+    f->flags |= FUT_CB_BUSY;
     pp__future_get(f);
-    pp__list_push_back(&pool->cb_queue, &f->cbq);
+    queue_push(pool, f, false);
     pthread_cond_signal(&pool->cb_cond);
 }
 

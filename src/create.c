@@ -123,7 +123,6 @@ static int pool_new(pp_pool **out, const pp_config *config, uint32_t nworkers, s
         pool->nworkers = PP_MAX_WORKERS;
     pp__link_init(&pool->live);
     pp__link_init(&pool->backlog);
-    pp__link_init(&pool->cb_queue);
     pool->remote = remote;
     rc = pool_memory(pool);
     if (rc == PP_OK && remote) {

@@ -65,10 +65,6 @@ static void dispatch(pp_pool *pool, pp_future *f, const struct pp_arg *small_arg
     struct pp_slot_info *si = &pool->slots[s];
     const struct pp_task_spec *spec = &f->spec;
     uint64_t arg_len = f->arg_len;
-    slot->fn = spec->fn;
-    slot->deadline_ns = spec->deadline_ns;
-    slot->cpu_limit_ns = spec->cpu_limit_ns;
-    slot->arg_len = arg_len;
     slot->code = 0;
     slot->res_off = slot->res_len = slot->grow_len = 0;
     slot->msg_len = 0;
@@ -81,15 +77,12 @@ static void dispatch(pp_pool *pool, pp_future *f, const struct pp_arg *small_arg
     si->dispatched_ns = spec->deadline_ns ? pp__now_ns() : 0; /* only a deadline reads it */
     si->seen_running_ns = 0;
     f->block = (pp_block){0};
-    if (si->arg.off) {
-        slot->arg_off = si->arg.off;
-    } else {
-        slot->arg_off = (uint64_t)((char *)slot->data - pool->lay.base);
+    if (!si->arg.off) {
         copy_arg(slot->data, small_arg);
         if (spec->result_hint > PP_SLOT_DATA - pp__align16(arg_len))
             pp__arena_alloc(&pool->arena, spec->result_hint, 0, &si->grant); /* none: the worker asks */
     }
-    pp__set_grant(pool, s, arg_len);
+    pp__describe_slot(pool, s, f);
     atomic_store_explicit(&f->slot, s, memory_order_relaxed);
     atomic_store_explicit(&f->phase, PHASE_DISPATCHED, memory_order_release);
     pp__slot_publish(pool, s);
@@ -141,8 +134,9 @@ int pp__submit_locked(pp_pool *pool, const struct pp_task_spec *spec, const stru
 {
     if (pool->broken)
         return PP_EBROKEN;
-    if (pool->shutdown)
-        return PP_ESHUTDOWN;
+    if (pool->shutdown && !(spec->rest && !pool->cancelling && !pool->destroying && !pool->spawner_gone &&
+                            (pool->remote || pool->spawner.cmd_fd >= 0)))
+        return PP_ESHUTDOWN; /* the rest of a map goes on while the pool can still run it */
     /* sizes past any arena are refused before they enter a sum */
     if (arg->head_len > PP_ARENA_MAX_BLOCK || arg->body_len > PP_ARENA_MAX_BLOCK ||
         spec->result_hint > PP_ARENA_MAX_BLOCK)
@@ -187,6 +181,24 @@ int pp__submit_locked(pp_pool *pool, const struct pp_task_spec *spec, const stru
     pool->unfinished++;
     *out = f;
     return PP_OK;
+}
+
+bool pp__drained(const pp_pool *pool)
+{
+    return pool->shutdown && pp__list_empty(&pool->backlog) && (!pool->jobs || pool->draining || pool->destroying);
+}
+
+bool pp__jobs(pp_pool *pool, int delta)
+{
+    if (delta > 0) {
+        if (pool->shutdown)
+            return false;
+        pool->jobs++;
+        return true;
+    }
+    if (--pool->jobs == 0)
+        pp__shm_kick(pool->lay.shm); /* a shut down pool may close now */
+    return false;
 }
 
 void pp__feed(pp_pool *pool)
@@ -284,8 +296,7 @@ bool pp__kill_locked(pp_pool *pool, pp_future *f)
     if (s == PP_NO_SLOT) { /* a remote backend runs it */
         if (!pool->remote || !pool->remote->kill)
             return false;
-        f->flags |= FUT_KILLED;
-        f->cost = (struct pp_cost){.started_ns = f->queued_ns, .finished_ns = pp__now_ns()};
+        f->flags |= FUT_KILLED; /* its cost is written when the backend hands it back: it still reads the spec */
         pp__complete(pool, f, PP_ECANCELLED, 0, "killed by pp_future_kill");
         pool->remote->kill(pool->remote, f);
         return true;

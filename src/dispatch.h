@@ -42,6 +42,13 @@ void pp__cancel_pending(pp_pool *pool);
 /* The pool can run nothing more: every unfinished future it holds ends with
    status and message. */
 void pp__break_pool(pp_pool *pool, int status, const char *message);
+/* A map or stream begins (delta 1: returns whether it may submit after a
+   shutdown, having begun before it) or ends (-1). While one runs, a
+   shutdown pool keeps its workers, unless someone waits in pp_shutdown. */
+bool pp__jobs(pp_pool *pool, int delta);
+/* Shut down, and nothing is left to run or to come (a backend then lets its
+   processes go). */
+bool pp__drained(const pp_pool *pool);
 /* An arena block with room for an argument of len bytes and a result of
    result_hint bytes behind it, the argument's pages committed; PP_OK or
    PP_ENOMEM (also when it cannot fit in memory). */

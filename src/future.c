@@ -275,7 +275,7 @@ int pp_future_add_done_callback(pp_future *f, pp_done_fn cb, void *ud)
     pthread_mutex_lock(&pool->lock);
     if (phase_of(f) == PHASE_DISPATCHED && f->slot != PP_NO_SLOT && pp__harvest(pool, f->slot))
         pp__feed(pool); /* it finished: the callback runs now, here */
-    if (phase_of(f) == PHASE_DONE && !f->cb_busy) {
+    if (phase_of(f) == PHASE_DONE && !(f->flags & FUT_CB_BUSY)) {
         pthread_mutex_unlock(&pool->lock);
         pp__callback_run(f, cb, ud);
         return PP_OK;
@@ -320,7 +320,8 @@ int pp_future_info(const pp_future *f, pp_task_info *out)
         return PP_ESTATE;
     pp_pool *pool = f->pool;
     pthread_mutex_lock(&pool->lock);
-    const struct pp_cost *c = &f->cost;
+    static const struct pp_cost none;
+    const struct pp_cost *c = f->flags & FUT_TAKEN ? &none : &f->cost; /* a backend still holds it (killed) */
     *out = (pp_task_info){
         .worker_id = f->worker,
         .pid = f->pid,

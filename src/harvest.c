@@ -110,11 +110,17 @@ bool pp__harvest(pp_pool *pool, uint32_t s)
     return true;
 }
 
-void pp__set_grant(pp_pool *pool, uint32_t s, uint64_t arg_len)
+void pp__describe_slot(pp_pool *pool, uint32_t s, const pp_future *f)
 {
     struct pp_slot *slot = &pool->lay.slots[s];
     struct pp_slot_info *si = &pool->slots[s];
-    uint64_t at = pp__align16(arg_len);
+    uint64_t at = pp__align16(f->arg_len);
+    struct pp_desc d = {.fn = f->spec.fn,
+                        .arg_off = si->arg.off ? si->arg.off : (uint64_t)((char *)slot->data - pool->lay.base),
+                        .arg_len = f->arg_len,
+                        .deadline_ns = si->deadline_ns,
+                        .cpu_limit_ns = si->cpu_limit_ns};
+    pp__desc_write(&pool->lay, slot, &d);
     if (si->grant.off) {
         slot->grant_off = si->grant.off;
         slot->grant_cap = si->grant.size;
@@ -130,15 +136,12 @@ void pp__requeue_slot(pp_pool *pool, uint32_t s)
 {
     struct pp_slot *slot = &pool->lay.slots[s];
     struct pp_slot_info *si = &pool->slots[s];
-    pp_future *f = si->owner;
     slot->code = 0;
     slot->res_off = slot->res_len = slot->grow_len = 0;
     slot->msg_len = 0;
     slot->started_ns = slot->finished_ns = 0;
-    slot->fn = f->spec.fn;
-    slot->deadline_ns = si->deadline_ns;
-    slot->cpu_limit_ns = si->cpu_limit_ns;
-    pp__set_grant(pool, s, f->arg_len);
+    pp__arena_free(&pool->arena, &si->old_grant);
+    pp__describe_slot(pool, s, si->owner);
     si->seen_running_ns = 0;
     pp__slot_publish(pool, s);
 }
@@ -155,12 +158,14 @@ void pp__finish_slot(pp_pool *pool, uint32_t s, int status, int code, const char
     bool ran = v.kind == SLOT_RUNNING || v.kind == SLOT_GROW;
     if (ran)
         note_worker(pool, f, v.worker);
-    f->cost = cost ? *cost
-                   : (struct pp_cost){.started_ns = ran ? slot->started_ns : 0, .finished_ns = ran ? pp__now_ns() : 0};
+    struct pp_cost c = cost ? *cost
+                            : (struct pp_cost){.started_ns = ran ? slot->started_ns : 0,
+                                               .finished_ns = ran ? pp__now_ns() : 0};
     if (ran && pp__run_ended(pool, f, status, true)) {
-        pp__requeue_slot(pool, s);
+        pp__requeue_slot(pool, s); /* its spec still stands: the cost is its last run's */
         return;
     }
+    f->cost = c;
     si->owner = NULL;
     /* what the task had reserved stays readable by the library (map.c
        reads the items a chunk finished before its worker died) */

@@ -33,8 +33,8 @@ int pp__abandon_slot(pp_pool *pool, uint32_t s, enum pp_kill why);
 /* A running task's reserved result area (pp__task_keep), checked against
    the space it was given; false if it has named none. */
 bool pp__peek_result(pp_pool *pool, const pp_future *f, const void **area, size_t *len);
-/* The slot's result space for its worker: a granted block, else the tail of
-   the argument's block, else none. */
-void pp__set_grant(pp_pool *pool, uint32_t s, uint64_t arg_len);
+/* Writes the slot's task descriptor (sealed: shm.h) and result space from
+   the master's own records of f's task, as at dispatch. */
+void pp__describe_slot(pp_pool *pool, uint32_t s, const pp_future *f);
 
 #endif

@@ -22,7 +22,6 @@ pp_future *pp__future_new(pp_pool *pool)
     atomic_init(&f->slot, PP_NO_SLOT);
     f->worker = -1;
     pp__link_init(&f->queue);
-    pp__link_init(&f->cbq);
     pp__list_push_front(&pool->live, &f->live);
     return f;
 }

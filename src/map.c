@@ -26,6 +26,8 @@
  * The master keeps a bounded window of chunks in flight and collects them in
  * input order, so memory stays O(window) however many items there are, and
  * the first failing item in input order is known as soon as it is reached.
+ * A map begun before pp_shutdown (without cancel) runs to its end, as
+ * Python's map submits every item at once (pp__jobs keeps the workers).
  * At the map's timeout, finished chunks are collected, the finished items of
  * running chunks are read in place (their statuses say which), and only the
  * items that had not finished report PP_ETIMEOUT; running chunks run on,
@@ -117,6 +119,7 @@ struct map_job {
     uint64_t started, drawn;
     uint64_t deadline_ns, cpu_limit_ns; /* per item */
     unsigned retries;                   /* per item */
+    bool admitted;                      /* begun before shutdown: runs to its end (pp__jobs) */
     bool progress;
 };
 
@@ -147,7 +150,8 @@ static int submit_chunk(struct map_job *job, size_t first, size_t count, pp_futu
     struct pp_task_spec spec = {.fn = run_chunk,
                                 .result_hint = results_at(count) + count * job->result_size,
                                 .deadline_ns = job->deadline_ns,
-                                .cpu_limit_ns = job->cpu_limit_ns};
+                                .cpu_limit_ns = job->cpu_limit_ns,
+                                .rest = job->admitted};
     pthread_mutex_lock(&job->pool->lock);
     int rc = pp__submit_locked(job->pool, &spec, &arg, NULL, f);
     pthread_mutex_unlock(&job->pool->lock);
@@ -331,6 +335,9 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
     struct inflight *q = calloc(window, sizeof *q);
     if (!q)
         return PP_ENOMEM;
+    pthread_mutex_lock(&pool->lock);
+    job.admitted = pp__jobs(pool, 1);
+    pthread_mutex_unlock(&pool->lock);
     size_t head = 0, len = 0, next = 0; /* q is a ring: [head, head+len) in flight */
     int rc = PP_OK;
     while ((next < n || len) && rc == PP_OK) {
@@ -356,6 +363,11 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
         stop_chunk(&job, &q[head], stop);
     for (; next < n; next++)
         settle(&job, next, stop);
+    if (job.admitted) {
+        pthread_mutex_lock(&pool->lock);
+        pp__jobs(pool, -1);
+        pthread_mutex_unlock(&pool->lock);
+    }
     free(q);
     draw_progress(&job, true);
     return job.first_failure;

@@ -34,6 +34,8 @@ int pp_shutdown(pp_pool *pool, bool wait, bool cancel_futures)
         return PP_ESTATE;
     pthread_mutex_lock(&pool->lock);
     pool->shutdown = true;
+    if (wait)
+        pool->draining = true; /* an open map of this thread's must not keep it waiting */
     if (cancel_futures) {
         pool->cancelling = true;
         pp__cancel_pending(pool);

@@ -8,7 +8,7 @@
  * A future's lifetime (lifetime.c). Each holder of a future owns one
  * reference: the caller (until pp_future_release), the backlog (while it is
  * linked there), a slot (si->owner), a remote backend (FUT_TAKEN), the
- * callback queue (while cb_busy), and a wait or as_completed iterator while
+ * callback queue (while FUT_CB_BUSY), and a wait or as_completed iterator while
  * it watches the future. pp__future_put frees the future when the last
  * reference goes, and nowhere else; pp_pool_destroy frees whatever is left.
  * Each list a future can be on has its own link.
@@ -20,6 +20,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "arena.h"
@@ -36,6 +37,7 @@ enum pp_future_flags {
     FUT_TAKEN = 4,       /* a remote backend holds it (and a reference) */
     FUT_KILLED = 8,      /* settled by pp_future_kill while it ran */
     FUT_ARG_GONE = 16,   /* taken: its block now holds the result alone (pp__taken_room) */
+    FUT_CB_BUSY = 32,    /* on the callback queue, or its callbacks run (the queue holds it) */
 };
 
 struct pp_callback {
@@ -51,6 +53,8 @@ struct pp_task_spec {
     uint64_t cpu_limit_ns; /* CPU limit (per item for a chunk); 0: none */
     uint64_t result_hint;  /* arena bytes to reserve for the result */
     unsigned retries;      /* runs after the first that an abrupt end may cost */
+    bool rest;             /* part of a map begun before shutdown (pp__jobs): accepted after a
+                              shutdown that did not cancel, as Python's map submits all at once */
 };
 
 /* What a task cost (pp_task_info, in integers). */
@@ -62,31 +66,38 @@ struct pp_cost {
 struct pp_future {
     struct pp_link live;           /* the pool's futures, all of them */
     struct pp_link queue;          /* the backlog */
-    struct pp_link cbq;            /* the callback queue */
+    struct pp_future *cb_next;     /* the callback queue (singly linked, FIFO) */
     pp_pool *pool;
-    uint32_t refs;                 /* one per holder (above) */
-    bool cb_busy;                  /* on the callback queue, or its callbacks run */
     struct pp_callback *callbacks; /* in the order added, not yet run */
-    struct pp_task_spec spec;
-    uint64_t arg_len;
-    uint64_t queued_ns;            /* when it was submitted */
-    struct pp_cost cost;           /* its last run (pp__set_cost) */
-    unsigned attempts;             /* runs started so far */
-    void *data;                    /* pp_task_opts.data */
-    pp_block block;       /* arena: the argument while queued, the result once done */
-    void *arg_copy;       /* queued: a heap copy of a mid-sized argument (FUT_HEAP_ARG) */
-    const void *result;   /* done: the result (a crashed task: what it had reserved) */
-    size_t result_len;
+    union {                        /* what it runs with until it ends, then what its last run cost */
+        struct pp_task_spec spec;
+        struct pp_cost cost;
+    };
+    union {
+        uint64_t arg_len;  /* until it ends */
+        size_t result_len; /* once done */
+    };
+    uint64_t queued_ns; /* when it was submitted */
+    void *data;         /* pp_task_opts.data */
+    pp_block block;     /* arena: the argument while queued, the result once done */
+    union {
+        void *arg_copy;     /* queued or taken: a heap copy of a mid-sized argument (FUT_HEAP_ARG) */
+        const void *result; /* done: the result (a crashed task: what it had reserved) */
+    };
     char *message;                       /* failure message (malloc'd) or NULL */
     _Atomic uint32_t phase;              /* enum pp_phase */
     int32_t status, code;                /* outcome once done */
     _Atomic uint32_t slot;               /* while dispatched to a slot; else PP_NO_SLOT (written
                                             under the lock; a poll peeks at it without) */
-    uint16_t flags;                      /* enum pp_future_flags */
-    int16_t worker;                      /* who ran it; -1: nobody */
-    int32_t pid;                         /* its process; 0: none */
-    alignas(16) unsigned char small[16]; /* small argument while queued, small result once done */
+    uint32_t refs;                       /* one per holder (above) */
+    uint32_t attempts;                   /* runs that ended so far */
+    unsigned char small[16]; /* small argument while queued, small result once done (16-aligned:
+                                the assertion below; no alignas, which would pad the struct) */
+    uint16_t flags;          /* enum pp_future_flags */
+    int16_t worker;          /* who ran it; -1: nobody */
+    int32_t pid;             /* its process; 0: none */
 };
+_Static_assert(offsetof(struct pp_future, small) % 16 == 0, "a small result must be aligned for any type");
 
 struct pp_buffer { /* a buffer pp_buffer_alloc handed out, not yet submitted */
     struct pp_buffer *next;
@@ -169,13 +180,15 @@ struct pp_pool {
     uint64_t limbo_head;         /* ring head when limbo was last swept */
     struct pp_link live;         /* every future of the pool */
     struct pp_link backlog;      /* queued futures, in order */
-    struct pp_link cb_queue;     /* done futures whose callbacks are to run */
+    struct pp_future *cb_head, *cb_tail; /* done futures whose callbacks are to run */
     pthread_cond_t cb_cond;      /* the callback thread waits on it */
     pthread_t cb_thread;
     bool cb_started, cb_stop;
     struct pp_worker_info *workers;
     unsigned alive, starting;
     size_t unfinished; /* futures not yet done */
+    unsigned jobs;     /* maps and streams begun before shutdown and not ended (pp__jobs) */
+    bool draining;     /* someone waits in pp_shutdown: open maps no longer hold the pool */
     struct pp_spawner_link spawner;
     pthread_t monitor;
     bool monitor_started;

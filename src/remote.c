@@ -54,10 +54,18 @@ static void untake(pp_future *f)
     pp__future_put(f);
 }
 
+/* The backend hands back a task pp_future_kill settled: now its spec is
+   done with, its cost can be written. */
+static void untake_killed(pp_future *f, const struct pp_cost *cost)
+{
+    f->cost = cost ? *cost : (struct pp_cost){0};
+    untake(f);
+}
+
 void pp__return_taken(pp_pool *pool, pp_future *f)
 {
     if (atomic_load_explicit(&f->phase, memory_order_relaxed) == PHASE_DONE) {
-        untake(f); /* killed meanwhile */
+        untake_killed(f, NULL); /* killed before it started */
         return;
     }
     f->flags &= (uint16_t)~FUT_TAKEN;
@@ -85,16 +93,16 @@ int pp__settle_taken(pp_pool *pool, pp_future *f, const struct pp_outcome *o)
 {
     if (atomic_load_explicit(&f->phase, memory_order_relaxed) == PHASE_DONE) {
         int status = f->status; /* pp_future_kill settled it */
-        untake(f);
+        untake_killed(f, &o->cost);
         return status;
     }
-    f->cost = o->cost;
     f->worker = (int16_t)o->worker;
     f->pid = o->pid;
     if (pp__run_ended(pool, f, o->status, !(f->flags & FUT_ARG_GONE))) {
         pp__return_taken(pool, f); /* again, elsewhere (its argument is still here) */
         return o->status;
     }
+    f->cost = o->cost; /* the spec is done with */
     uintptr_t base = f->block.off ? (uintptr_t)pp__block_ptr(&pool->arena, f->block) : 0;
     uintptr_t at = (uintptr_t)o->bytes;
     bool in_block = base && at >= base && at - base <= f->block.size && o->len <= f->block.size - (at - base);

@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <stdalign.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__has_include)
@@ -82,7 +84,45 @@ int pp__shm_create(uint32_t nslots, uint32_t nworkers, struct pp_layout *lay)
         .ctl = &lay->shm->ring, .cells = (_Atomic uint32_t *)(base + cells), .mask = 2 * nslots - 1};
     for (uint32_t w = 0; w < nworkers; w++)
         atomic_init(&lay->workers[w].intent, PP_NO_SLOT);
+    if (getrandom(&lay->key, sizeof lay->key, GRND_NONBLOCK) != (ssize_t)sizeof lay->key)
+        lay->key = (uint64_t)(uintptr_t)base ^ (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
     return PP_OK;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
+static uint64_t seal(const struct pp_layout *lay, const struct pp_desc *d)
+{
+    uint64_t h = mix(lay->key, (uint64_t)(uintptr_t)d->fn);
+    h = mix(h, d->arg_off);
+    h = mix(h, d->arg_len);
+    h = mix(h, d->deadline_ns);
+    return mix(h, d->cpu_limit_ns);
+}
+
+void pp__desc_write(const struct pp_layout *lay, struct pp_slot *slot, const struct pp_desc *d)
+{
+    slot->fn = d->fn;
+    slot->arg_off = d->arg_off;
+    slot->arg_len = d->arg_len;
+    slot->deadline_ns = d->deadline_ns;
+    slot->cpu_limit_ns = d->cpu_limit_ns;
+    slot->seal = seal(lay, d);
+}
+
+bool pp__desc_read(const struct pp_layout *lay, const struct pp_slot *slot, struct pp_desc *d)
+{
+    *d = (struct pp_desc){.fn = slot->fn,
+                          .arg_off = slot->arg_off,
+                          .arg_len = slot->arg_len,
+                          .deadline_ns = slot->deadline_ns,
+                          .cpu_limit_ns = slot->cpu_limit_ns};
+    return slot->seal == seal(lay, d) && d->fn && pp__in_map(lay, d->arg_off, d->arg_len);
 }
 
 void pp__shm_kick(struct pp_shm *shm)

@@ -10,7 +10,9 @@
  * and kept in each process's own memory (the master's pool; each worker's
  * copy of its configuration), never read back from the mapping; the header
  * (struct pp_shm) holds only words that processes exchange, and the master
- * checks each word it reads before using it (dispatch.c, audit.c).
+ * checks each word it reads before using it (dispatch.c, audit.c). A task's
+ * descriptor (function, argument, limits) is sealed with a random key the
+ * mapping never holds, so a worker runs only what the master described.
  *
  * A slot carries one task in flight. Its state word says who owns it:
  *
@@ -37,6 +39,7 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +66,7 @@ struct pp_slot {
     alignas(64) _Atomic uint32_t state;
     _Atomic uint32_t waiters;      /* master threads asleep on state (a hint for the worker) */
     int32_t code;                  /* the task's return code (worker, before DONE) */
+    uint64_t seal;                 /* the task's descriptor, sealed with the pool's key (master) */
     pp_fn fn;                      /* master, before PENDING */
     uint64_t deadline_ns;          /* run-time limit, 0: none (master; per item for a chunk) */
     uint64_t cpu_limit_ns;         /* CPU-time limit, 0: none (master; per item for a chunk) */
@@ -113,7 +117,23 @@ struct pp_layout {
     struct pp_worker_rec *workers;
     struct pp_slot *slots;
     struct pp_ring_view ring;
+    uint64_t key; /* seals task descriptors (pp__seal): random, never in the mapping */
 };
+
+/* What a worker runs a task with, as the master described it. */
+struct pp_desc {
+    pp_fn fn;
+    uint64_t arg_off, arg_len;
+    uint64_t deadline_ns, cpu_limit_ns;
+};
+
+/* Writes a task's descriptor into its slot, sealed with the pool's key
+   (master). */
+void pp__desc_write(const struct pp_layout *lay, struct pp_slot *slot, const struct pp_desc *d);
+/* Reads a slot's descriptor once; false when its seal does not match (a
+   task wrote over it): the worker must not call a function or read an
+   argument it was never given. */
+bool pp__desc_read(const struct pp_layout *lay, const struct pp_slot *slot, struct pp_desc *d);
 
 /* Maps a fresh shared region for nslots slots and nworkers workers and
    fills *lay. PP_OK, or PP_ESYS (errno set). */

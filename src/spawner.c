@@ -136,6 +136,11 @@ static void start_worker(struct spawner *sp, uint32_t w)
         if (setpgid(0, 0) != 0 && getpgid(0) != getpid())
             _exit(1); /* without its own group, a deadline kill could reach others */
         sigaction(SIGCHLD, &sp->worker_chld, NULL);
+        /* a worker leads its own group, so it is a background job of the
+           program's terminal: a task that reads it gets EIO, one that writes
+           it under `stty tostop` writes, instead of being stopped for good */
+        signal(SIGTTIN, SIG_IGN);
+        signal(SIGTTOU, SIG_IGN);
         sigprocmask(SIG_SETMASK, &sp->worker_mask, NULL);
         pp__worker_main(&sp->worker, w);
     }

@@ -33,6 +33,9 @@
  * stop (< 0), what was pulled before is yielded, then next returns its
  * status.
  *
+ * A stream begun before pp_shutdown (without cancel) runs to its end (its
+ * items were handed over at begin, as Python's map submits them all).
+ *
  * pp_map_next yields the items of the oldest piece (ordered) or of any
  * finished piece (unordered), and releases a piece's future when the next
  * call comes. At the timeout, what has not started is cancelled and the
@@ -154,8 +157,8 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
             return pp_task_fail(t, PP_EINVAL, "malformed stream chunk");
         atomic_store_explicit(&((struct log_head *)(void *)log)->running, i + 1, memory_order_release);
         pp__task_item_begin(t);
-        pp_task item = {.lay = t->lay, .rec = t->rec, .slot = t->slot, .running = t->running, .pid = t->pid,
-                        .meter = t->meter, .to_heap = true};
+        pp_task item = {.lay = t->lay, .rec = t->rec, .slot = t->slot, .desc = t->desc, .running = t->running,
+                        .pid = t->pid, .meter = t->meter, .to_heap = true};
         int code = pp__fn_at(run_chunk, ch.fn)(&item, base + at, len);
         at += len;
         struct packed_item rec = {.status = code ? PP_ETASK : PP_OK, .code = code};
@@ -218,6 +221,7 @@ struct pp_map_iter {
     uint64_t deadline;
     uint64_t item_deadline_ns, item_cpu_ns;
     unsigned retries;
+    bool admitted;       /* begun before shutdown: runs to its end (pp__jobs) */
     struct piece *q;     /* pieces in flight, a ring of cap entries, in submit order */
     pp_future **waiting; /* unordered: their futures, for pp_wait */
     size_t cap, head, len;
@@ -233,7 +237,8 @@ static struct pp_task_spec item_spec(const pp_map_iter *it, pp_fn fn, bool chunk
     return (struct pp_task_spec){.fn = fn,
                                  .deadline_ns = it->item_deadline_ns,
                                  .cpu_limit_ns = it->item_cpu_ns,
-                                 .retries = chunk ? 0 : it->retries};
+                                 .retries = chunk ? 0 : it->retries,
+                                 .rest = it->admitted};
 }
 
 static int submit(pp_map_iter *it, const struct pp_task_spec *spec, const struct pp_arg *a, pp_future **f)
@@ -737,6 +742,9 @@ static int begin(pp_pool *pool, pp_fn fn, const pp_stream_opts *opts, pp_map_ite
         free(it);
         return PP_ENOMEM;
     }
+    pthread_mutex_lock(&pool->lock);
+    it->admitted = pp__jobs(pool, 1);
+    pthread_mutex_unlock(&pool->lock);
     fill(it);
     *out = it;
     return PP_OK;
@@ -792,6 +800,11 @@ static void finish(pp_map_iter *it, bool kill)
     }
     if (it->done_with)
         pp_future_release(it->done_with);
+    if (it->admitted) {
+        pthread_mutex_lock(&it->pool->lock);
+        pp__jobs(it->pool, -1);
+        pthread_mutex_unlock(&it->pool->lock);
+    }
     free(it->q);
     free(it->waiting);
     free(it->msg);

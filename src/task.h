@@ -24,6 +24,7 @@ struct pp_task {
     const struct pp_layout *lay; /* the worker's own copy */
     struct pp_worker_rec *rec;   /* the worker's record */
     struct pp_slot *slot;
+    struct pp_desc desc;       /* what it runs with, as the master sealed it */
     uint32_t running;          /* the slot's state word while this task runs */
     pid_t pid;                 /* the worker process that owns the task */
     struct pp_meter *meter;

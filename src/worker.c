@@ -157,18 +157,20 @@ static void premap(const struct pp_layout *lay, const void *p, size_t len)
     if (mapped.off || len < 2 * PREMAP_GRAIN || off < lay->arena_start || off > lay->arena_end ||
         len > lay->arena_end - off)
         return;
-    if (!mapped.bits) {
+    if (!mapped.bits) { /* 2 MiB of bits for a 1 TiB arena: zero pages until a grain is mapped */
         mapped.ngrains = lay->arena_end / PREMAP_GRAIN + 1;
-        mapped.bits = calloc(mapped.ngrains / 8 + 1, 1);
+        void *bits = mmap(NULL, mapped.ngrains / 8 + 1, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         mapped.returns = atomic_load(&shm->arena_returns);
-        if (!mapped.bits) {
+        if (bits == MAP_FAILED) {
             mapped.off = true;
             return;
         }
+        mapped.bits = bits;
     }
     uint32_t returns = atomic_load(&shm->arena_returns);
-    if (returns != mapped.returns) {
-        memset(mapped.bits, 0, mapped.ngrains / 8 + 1);
+    if (returns != mapped.returns) { /* forget them all: the pages go back to the kernel too */
+        madvise(mapped.bits, mapped.ngrains / 8 + 1, MADV_DONTNEED);
         mapped.returns = returns;
     }
     uint64_t g = (off + PREMAP_GRAIN - 1) / PREMAP_GRAIN, end = (off + len) / PREMAP_GRAIN;
@@ -352,19 +354,18 @@ static void publish(const struct pp_layout *lay, struct pp_worker_rec *rec, uint
    own CPU-time timer. */
 static void limits_begin(pp_task *t)
 {
-    struct pp_slot *slot = t->slot;
     struct pp_worker_rec *rec = t->rec;
-    if (slot->cpu_limit_ns) {
+    if (t->desc.cpu_limit_ns) {
         struct pp_meter now = *t->meter;
         snapshot(&now);
         rec->user0_us = now.user_us;
         rec->sys0_us = now.sys_us;
         rec->child0_us = now.child_us;
-        cpu_timer(t->meter, slot->cpu_limit_ns);
+        cpu_timer(t->meter, t->desc.cpu_limit_ns);
     }
-    if (slot->deadline_ns)
+    if (t->desc.deadline_ns)
         atomic_store(&rec->started_ns, pp__now_ns());
-    if (slot->deadline_ns || slot->cpu_limit_ns)
+    if (t->desc.deadline_ns || t->desc.cpu_limit_ns)
         pp__shm_kick(t->lay->shm); /* the monitor recomputes its next expiry or sample */
 }
 
@@ -383,17 +384,16 @@ static void run_task(const struct pp_layout *lay, struct pp_worker_rec *rec, str
     rec->child0_us = m->child_us;
     m->force = false;
     slot->started_ns = pp__now_ns();
-    limits_begin(&t);
-    pp_fn fn = slot->fn;
-    uint64_t arg_off = slot->arg_off, arg_len = slot->arg_len;
     int code;
-    if (!fn || !pp__in_map(lay, arg_off, arg_len)) {
+    if (!pp__desc_read(lay, slot, &t.desc)) {
+        t.desc = (struct pp_desc){0};
         code = pp_task_fail(&t, PP_EINVAL, "the task's descriptor in shared memory was written over");
     } else {
-        premap(lay, lay->base + arg_off, arg_len);
-        code = fn(&t, lay->base + arg_off, arg_len);
+        limits_begin(&t);
+        premap(lay, lay->base + t.desc.arg_off, t.desc.arg_len);
+        code = t.desc.fn(&t, lay->base + t.desc.arg_off, t.desc.arg_len);
     }
-    if (slot->cpu_limit_ns)
+    if (t.desc.cpu_limit_ns)
         cpu_timer(m, 0);
     fflush(stdout);
     fflush(stderr);
@@ -494,9 +494,8 @@ void *pp__task_reserve(pp_task *t, size_t len)
     const struct pp_layout *lay = t->lay;
     uint64_t data = (uint64_t)((char *)slot->data - lay->base);
     uint64_t inline_off = data;
-    uint64_t arg_off = slot->arg_off;
-    if (arg_off == data) /* the argument sits inline: the result goes after it */
-        inline_off += pp__align16(slot->arg_len);
+    if (t->desc.arg_off == data) /* the argument sits inline: the result goes after it */
+        inline_off += pp__align16(t->desc.arg_len);
     uint64_t off;
     if (inline_off <= data + PP_SLOT_DATA && len <= data + PP_SLOT_DATA - inline_off) {
         off = inline_off;

@@ -321,7 +321,7 @@ uint64_t pp__manage_workers(pp_pool *pool)
 {
     struct pp_shm *shm = pool->lay.shm;
     uint64_t now = pp__now_ns(), next = PP_FOREVER;
-    if (pool->shutdown && pp__list_empty(&pool->backlog) && !pool->closing) {
+    if (pp__drained(pool) && !pool->closing) {
         pool->closing = true;
         atomic_store(&shm->closing, 1);
         pp__wake_workers(pool, true);

@@ -9,6 +9,8 @@
 
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <stdint.h>
 #include <sys/resource.h>
 
@@ -766,4 +768,108 @@ Test(trust, shutdown_wait_in_an_inline_callback_is_estate, .timeout = 60)
     OK(pp_future_add_done_callback(f, shutdown_cb, pool));
     cr_assert_eq(atomic_load(&inline_shutdown_rc), PP_ESTATE);
     pp_pool_destroy(pool);
+}
+
+/* ---- a task that reads the terminal --------------------------------------- */
+
+static int read_tty_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
+    if (fd < 0)
+        return 100 + errno;
+    char c;
+    ssize_t n = read(fd, &c, 1); /* a background job: EIO, not a stop for good */
+    int err = n < 0 ? errno : 0;
+    if (write(fd, "x", 1) < 0) /* and writing works under tostop */
+        err = err ? err : 1000 + errno;
+    close(fd);
+    return pp_task_return(t, &err, sizeof err);
+}
+
+Test(trust, a_task_reading_the_terminal_is_not_stopped, .timeout = 60)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    cr_assert_geq(master, 0);
+    cr_assert_eq(grantpt(master), 0);
+    cr_assert_eq(unlockpt(master), 0);
+    const char *name = ptsname(master);
+    cr_assert_not_null(name);
+    pid_t child = fork();
+    if (child == 0) { /* a session of its own, the pty its terminal, itself in the foreground */
+        if (setsid() < 0)
+            _exit(2);
+        int tty = open(name, O_RDWR);
+        if (tty < 0 || ioctl(tty, TIOCSCTTY, 0) != 0)
+            _exit(3);
+        struct termios tio;
+        tcgetattr(tty, &tio);
+        tio.c_lflag |= TOSTOP;
+        tcsetattr(tty, TCSANOW, &tio);
+        pp_pool *pool;
+        if (pp_pool_create(&pool, &(pp_config){.max_workers = 1}) != PP_OK)
+            _exit(4);
+        pp_future *f;
+        const void *data;
+        if (pp_submit(pool, read_tty_task, NULL, 0, &f) != PP_OK || pp_future_result(f, 20, &data, NULL) != PP_OK)
+            _exit(5);
+        int err = *(const int *)data;
+        pp_pool_destroy(pool);
+        _exit(err == EIO ? 0 : 6);
+    }
+    int st;
+    cr_assert_eq(waitpid(child, &st, 0), child);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", WEXITSTATUS(st));
+    close(master);
+}
+
+/* ---- what a death leaves of a map chunk runs after a plain shutdown -------- */
+
+static int gated_or_crash_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)len;
+    long v = *(const long *)arg;
+    if (v == 0) { /* the first item holds the chunk until the gate opens */
+        char c = 's';
+        if (write(started[1], &c, 1) != 1 || read(gate[0], &c, 1) != 1)
+            return 99;
+    }
+    if (v == 2)
+        raise(SIGKILL);
+    long r = v + 100;
+    return pp_task_return(t, &r, sizeof r);
+}
+
+struct map_run {
+    pp_pool *pool;
+    long in[6], out[6];
+    int status[6], rc;
+};
+
+static void *map_thread(void *arg)
+{
+    struct map_run *m = arg;
+    m->rc = pp_map(m->pool, gated_or_crash_task, m->in, 6, sizeof(long), m->out, sizeof(long),
+                   &(pp_map_opts){.chunksize = 6, .status = m->status});
+    return NULL;
+}
+
+Test(trust, a_chunk_s_rest_runs_after_a_plain_shutdown, .timeout = 60)
+{
+    gates_init();
+    struct map_run m = {.pool = pool_of(1), .in = {0, 1, 2, 3, 4, 5}};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, map_thread, &m), 0);
+    wait_started(1);
+    OK(pp_shutdown(m.pool, false, false)); /* submitted work still runs */
+    gate_open(1);
+    pthread_join(th, NULL);
+    cr_assert_eq(m.rc, PP_ECRASHED);
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(m.status[i], i == 2 ? PP_ECRASHED : PP_OK, "item %d: %s", i, pp_errname(m.status[i]));
+        if (i != 2)
+            cr_assert_eq(m.out[i], i + 100);
+    }
+    pp_pool_destroy(m.pool);
 }
