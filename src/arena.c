@@ -216,9 +216,19 @@ static void coalesce(struct pp_arena *a)
     }
 }
 
-bool pp__arena_fits(uint64_t bytes)
+bool pp__arena_fits(struct pp_arena *a, uint64_t bytes)
 {
-    return bytes < PP_ARENA_ASK_MEMORY || bytes <= pp__headroom();
+    /* requests below the threshold add up: whenever what was asked since
+       the last look reaches it, look again, with a threshold to spare for
+       what may come before the next look */
+    if (bytes > PP_ARENA_MAX_BLOCK)
+        return false;
+    a->unchecked += bytes;
+    if (a->unchecked < PP_ARENA_ASK_MEMORY)
+        return true;
+    a->unchecked = 0;
+    uint64_t room = pp__headroom();
+    return room >= PP_ARENA_ASK_MEMORY && bytes <= room - PP_ARENA_ASK_MEMORY;
 }
 
 int pp__arena_alloc(struct pp_arena *a, uint64_t size, uint64_t populate, pp_block *out)
@@ -226,7 +236,7 @@ int pp__arena_alloc(struct pp_arena *a, uint64_t size, uint64_t populate, pp_blo
     int want = class_of(size);
     if (size > PP_ARENA_MAX_BLOCK || want >= PP_ARENA_CLASSES || !a->table)
         return PP_ENOMEM;
-    if (!pp__arena_fits(populate < size ? populate : size))
+    if (!pp__arena_fits(a, populate < size ? populate : size))
         return PP_ENOMEM; /* touching it would call the OOM killer, not fail */
     struct pp_free_block *b = smallest_free(a, want);
     if (!b) {

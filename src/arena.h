@@ -56,6 +56,7 @@ struct pp_arena {
     uint64_t cap;    /* the most the mark may raise the budget to */
     uint64_t last_tick;
     uint64_t allocs, allocs_at_tick; /* allocations so far, and at the last tick */
+    uint64_t unchecked;              /* bytes asked for since pp__headroom was last read */
     int populate;    /* MADV_POPULATE_WRITE: 1 works, 0 not here */
     _Atomic uint32_t *returned; /* bumped at each give-back (NULL: nobody asks); processes
                                    that mapped the pages ahead then map them afresh */
@@ -68,9 +69,10 @@ struct pp_arena {
 /* PP_OK, or PP_ENOMEM when the heap cannot hold the bookkeeping. */
 int pp__arena_init(struct pp_arena *a, char *base, uint64_t start, uint64_t end, uint64_t budget);
 void pp__arena_fini(struct pp_arena *a);
-/* Whether bytes more of payload can fit in memory: requests of many
-   megabytes ask pp__headroom (MemAvailable, the cgroup's limit). */
-bool pp__arena_fits(uint64_t bytes);
+/* Whether bytes more of payload can fit in memory: pp__headroom
+   (MemAvailable, the cgroup's limit) is asked whenever the requests since it
+   was last asked reach 16 MiB, and must leave that much to spare. */
+bool pp__arena_fits(struct pp_arena *a, uint64_t bytes);
 /* A block of at least size bytes whose first populate bytes are committed
    (faulted in at once); the rest costs memory only once written. PP_OK, or
    PP_ENOMEM: no room, or a request of many megabytes that the process's

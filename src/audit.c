@@ -16,8 +16,10 @@
  *     worker that is not running it (dead, or busy with another slot), is
  *     settled PP_ECRASHED ("the task wrote over the pool's shared memory")
  *     and renewed, and whatever worker may still write into it is killed;
- *   - a PENDING slot whose cell was consumed with no worker about to claim
- *     it (a cell written over), seen twice, is pushed again;
+ *   - a PENDING slot whose cell was consumed, seen so twice, is pushed
+ *     again when no worker holds it (a cell written over), and settled as
+ *     damaged when one does (a task that forged PENDING over its own slot to
+ *     escape its limits);
  *   - a DONE slot is harvested (its done bit may have been cleared);
  *   - the words the master owns (closing, kick flags) are written again
  *     from its own copies, and sleeping workers are woken when the ring has
@@ -28,6 +30,8 @@
  */
 #define _GNU_SOURCE
 #include "audit.h"
+
+#include <signal.h>
 
 #include "dispatch.h"
 #include "harvest.h"
@@ -79,17 +83,22 @@ static void check_slot(pp_pool *pool, uint32_t s, uint64_t head)
             fault(pool, s);
         return;
     }
-    case SLOT_PENDING:
-        if (head >= si->pushed_at && !someone_takes(pool, s) &&
-            atomic_load(&pool->lay.slots[s].state) == v.word) {
-            if (si->suspect)
-                pp__slot_publish(pool, s); /* its cell was lost: a new one */
+    case SLOT_PENDING: {
+        /* an honest worker claims what it took within microseconds: a
+           PENDING slot whose cell is gone, seen so twice, is damage */
+        bool taken = someone_takes(pool, s);
+        if (head >= si->pushed_at && atomic_load(&pool->lay.slots[s].state) == v.word) {
+            if (si->suspect != v.word)
+                si->suspect = v.word;
+            else if (taken)
+                fault(pool, s); /* a worker runs it under a PENDING word: a task forged it */
             else
-                si->suspect = true;
+                pp__slot_publish(pool, s); /* its cell was lost: a new one */
         } else {
-            si->suspect = false;
+            si->suspect = 0;
         }
         return;
+    }
     default: fault(pool, s); return;
     }
 }
@@ -113,6 +122,8 @@ uint64_t pp__audit(pp_pool *pool)
         return pool->audit_at;
     pool->audit_at = now + AUDIT_NS;
     struct pp_shm *shm = pool->lay.shm;
+    if (pool->spawner.pid > 0)
+        kill(pool->spawner.pid, SIGCONT); /* a task may have stopped it: kills, starts and exit need it */
     struct pp_ring_view *ring = &pool->lay.ring;
     if (atomic_load(&ring->ctl->tail) != pool->ring_tail)
         atomic_store(&ring->ctl->tail, pool->ring_tail);

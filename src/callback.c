@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "lifetime.h"
+#include "sync.h"
 
 static _Thread_local unsigned depth;
 
@@ -84,6 +85,7 @@ static void *callback_main(void *arg)
         }
         struct pp_callback *cb = f->callbacks;
         f->callbacks = NULL;
+        pool->cb_running = true;
         pthread_mutex_unlock(&pool->lock);
         while (cb) {
             struct pp_callback *next = cb->next;
@@ -92,12 +94,15 @@ static void *callback_main(void *arg)
             cb = next;
         }
         pthread_mutex_lock(&pool->lock);
+        pool->cb_running = false;
         if (f->callbacks) { /* added while these ran: they run next, in order */
             queue_push(pool, f, true);
             continue;
         }
         f->flags &= (uint16_t)~FUT_CB_BUSY;
         pp__future_put(f);
+        if (!pool->cb_head)
+            pp__epoch_bump(); /* pp_shutdown's wait looks again */
     }
     pthread_mutex_unlock(&pool->lock);
     return NULL;

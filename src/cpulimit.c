@@ -6,8 +6,9 @@
  * task with a cpu_limit runs, the monitor samples every CPU_SAMPLE_NS what
  * the task has used: the worker's CPU since the task (or chunk item)
  * started, its waited-for children's since then, and the CPU of every
- * process below the worker that still runs (/proc/PID/task/PID/children,
- * walked down, and /proc/PID/stat), and kills the worker's group once the
+ * process below the worker that still runs and started after the task did
+ * (/proc/PID/task/PID/children, walked down, and /proc/PID/stat: what an
+ * earlier task left running is not this one's), and kills the worker's group once the
  * sum passes the limit (kill.c: the death reports PP_ELIMIT). A child that
  * left the worker's process tree (reparented after its parent died, or
  * setsid and double-fork) is no longer seen. Granularity: the sampling
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kill.h"
@@ -44,26 +46,30 @@ static size_t read_file(const char *path, char *buf, size_t size)
     return (size_t)n;
 }
 
-/* utime + stime and cutime + cstime of pid, in clock ticks; false if gone. */
-static bool stat_ticks(pid_t pid, uint64_t *own, uint64_t *children)
+/* utime + stime and cutime + cstime of pid, in clock ticks, and when it
+   started (ticks since boot); false if gone. */
+static bool stat_ticks(pid_t pid, uint64_t *own, uint64_t *children, uint64_t *started)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     if (!read_file(path, buf, sizeof buf))
         return false;
     const char *p = strrchr(buf, ')'); /* the command name may hold anything */
-    unsigned long long ut, st;
+    unsigned long long ut, st, start;
     long long cut, cst;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &ut, &st, &cut,
-                     &cst) != 4)
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld %*d %*d %*d %*d %llu",
+                     &ut, &st, &cut, &cst, &start) != 5)
         return false;
     *own = ut + st;
     *children = (uint64_t)(cut > 0 ? cut : 0) + (uint64_t)(cst > 0 ? cst : 0);
+    *started = start;
     return true;
 }
 
-/* The CPU ticks of every live process below pid (and what they reaped). */
-static uint64_t below_ticks(pid_t pid, int depth, int *budget)
+/* The CPU ticks of every live process below pid that started at since
+   (ticks since boot) or later, and what they reaped: the processes the
+   task started, not those an earlier task of the worker left. */
+static uint64_t below_ticks(pid_t pid, uint64_t since, int depth, int *budget)
 {
     char path[80], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
@@ -79,11 +85,22 @@ static uint64_t below_ticks(pid_t pid, int depth, int *budget)
     }
     uint64_t sum = 0;
     for (int i = 0; i < n; i++) {
-        uint64_t own, reaped;
-        if (stat_ticks(kids[i], &own, &reaped))
-            sum += own + reaped + below_ticks(kids[i], depth + 1, budget);
+        uint64_t own, reaped, started;
+        if (stat_ticks(kids[i], &own, &reaped, &started) && started + 1 >= since) /* a tick of slack */
+            sum += own + reaped + below_ticks(kids[i], since, depth + 1, budget);
     }
     return sum;
+}
+
+/* CLOCK_MONOTONIC ns as ticks since boot (the clock /proc's start times use). */
+static uint64_t boot_ticks(uint64_t mono_ns, uint64_t hz)
+{
+    struct timespec b, m;
+    clock_gettime(CLOCK_BOOTTIME, &b);
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    int64_t offset = ((int64_t)b.tv_sec - m.tv_sec) * 1000000000 + (b.tv_nsec - m.tv_nsec);
+    uint64_t boot_ns = (uint64_t)((int64_t)mono_ns + (offset > 0 ? offset : 0));
+    return boot_ns / (1000000000u / hz);
 }
 
 /* What the task worker w runs has used, in ns, or 0 when unknown. */
@@ -94,11 +111,11 @@ static uint64_t task_cpu_ns(pp_pool *pool, uint32_t w)
         tick_hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
     struct pp_worker_rec *rec = &pool->lay.workers[w];
     pid_t pid = pool->workers[w].pid;
-    uint64_t own, reaped;
-    if (!stat_ticks(pid, &own, &reaped))
+    uint64_t own, reaped, born;
+    if (!stat_ticks(pid, &own, &reaped, &born))
         return 0;
     int budget = MAX_PROCS;
-    uint64_t live = below_ticks(pid, 0, &budget);
+    uint64_t live = below_ticks(pid, boot_ticks(atomic_load(&rec->started_ns), (uint64_t)tick_hz), 0, &budget);
     uint64_t us_per_tick = 1000000u / (uint64_t)tick_hz;
     uint64_t self_us = own * us_per_tick, reaped_us = reaped * us_per_tick, live_us = live * us_per_tick;
     uint64_t self0 = rec->user0_us + rec->sys0_us, child0 = rec->child0_us;

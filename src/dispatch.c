@@ -101,7 +101,7 @@ int pp__arg_block(pp_pool *pool, uint64_t len, uint64_t result_hint, pp_block *o
 {
     if (len > PP_ARENA_MAX_BLOCK || result_hint > PP_ARENA_MAX_BLOCK)
         return PP_ENOMEM;
-    if (!pp__arena_fits(len + result_hint))
+    if (!pp__arena_fits(&pool->arena, len + result_hint))
         return PP_ENOMEM;
     /* room for a result as large as the argument costs address space only,
        and spares a result as large a round trip to the monitor */
@@ -142,7 +142,7 @@ int pp__submit_locked(pp_pool *pool, const struct pp_task_spec *spec, const stru
         spec->result_hint > PP_ARENA_MAX_BLOCK)
         return PP_ENOMEM;
     uint64_t arg_len = arg->head_len + arg->body_len;
-    if (!pp__arena_fits(arg_len + spec->result_hint))
+    if (!pp__arena_fits(&pool->arena, arg_len + spec->result_hint))
         return PP_ENOMEM;
     pp_future *f = pp__future_new(pool);
     if (!f)

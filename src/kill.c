@@ -21,6 +21,7 @@ static void record(pp_pool *pool, uint32_t w, enum pp_kill why, int sig, uint32_
     wi->kill_sig = sig;
     wi->kill_slot = s;
     wi->kill_gen = s < pool->lay.nslots ? pool->slots[s].gen : 0;
+    wi->kill_started = atomic_load(&pool->lay.workers[w].started_ns);
 }
 
 void pp__kill_worker(pp_pool *pool, uint32_t w, enum pp_kill why, int sig, uint32_t s)

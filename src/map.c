@@ -34,6 +34,7 @@
  * their results dropped, as Python's map leaves its running calls.
  */
 #define _GNU_SOURCE
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +55,10 @@
 struct chunk_hdr {
     int64_t fn; /* the caller's function, from run_chunk (fnref.h) */
     uint64_t count, item_size, result_size;
+    uint64_t seal; /* of the fields above (shm.h): a header a task wrote over is refused */
 };
 
-#define ITEMS_AT 32 /* items start here, aligned for any type */
+#define ITEMS_AT 48 /* items start here, aligned for any type */
 _Static_assert(sizeof(struct chunk_hdr) <= ITEMS_AT, "chunk header too large");
 
 #define NOT_RUN INT32_MIN       /* an item's status before it has run */
@@ -75,6 +77,8 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
     if (arg_len < ITEMS_AT)
         return pp_task_fail(t, PP_EINVAL, "malformed map chunk");
     memcpy(&h, arg, sizeof h);
+    if (h.seal != pp__seal(t->lay, &h, offsetof(struct chunk_hdr, seal)))
+        return pp_task_fail(t, PP_EINVAL, "a map chunk's header was written over");
     if (h.count > (uint64_t)PP_ARENA_MAX_BLOCK / 64 || (h.item_size && h.count > (arg_len - ITEMS_AT) / h.item_size) ||
         (h.result_size && h.count > (uint64_t)PP_ARENA_MAX_BLOCK / h.result_size))
         return pp_task_fail(t, PP_EINVAL, "malformed map chunk");
@@ -140,7 +144,8 @@ static void settle(struct map_job *job, size_t i, int status)
 
 static int submit_chunk(struct map_job *job, size_t first, size_t count, pp_future **f)
 {
-    struct chunk_hdr h = {pp__fn_offset(job->fn, run_chunk), count, job->item_size, job->result_size};
+    struct chunk_hdr h = {pp__fn_offset(job->fn, run_chunk), count, job->item_size, job->result_size, 0};
+    h.seal = pp__seal(&job->pool->lay, &h, offsetof(struct chunk_hdr, seal));
     unsigned char head[ITEMS_AT] = {0};
     memcpy(head, &h, sizeof h);
     struct pp_arg arg = {.head = head,
@@ -230,7 +235,8 @@ static int collect(struct map_job *job, struct inflight *c, uint64_t deadline)
         bool has_area = (status == PP_OK || abrupt(status)) && f->result &&
                         f->result_len >= results_at(c->count) + c->count * job->result_size;
         size_t took = has_area ? take_items(job, c, f->result, f->result_len, c->count) : 0;
-        bool started = took < c->count && has_area && item_status(f->result, took) != NOT_RUN;
+        bool started = took < c->count && has_area && item_status(f->result, took) != NOT_RUN &&
+                       !(f->flags & FUT_NO_CULPRIT); /* killed for an item that had just finished */
         pp_future_release(f);
         c->f = NULL;
         if (took == c->count)

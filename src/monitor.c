@@ -62,7 +62,7 @@ static void serve_grow(pp_pool *pool)
         pp__arena_free(&pool->arena, &si->old_grant); /* two back: nothing reads it now */
         si->old_grant = si->grant;                    /* the worker may copy from it */
         si->grant = (pp_block){0};
-        if (want <= PP_ARENA_MAX_BLOCK && pp__arena_fits(want) &&
+        if (want <= PP_ARENA_MAX_BLOCK && pp__arena_fits(&pool->arena, want) &&
             pp__arena_alloc(&pool->arena, want, 0, &si->grant) == PP_OK) {
             slot->grant_off = si->grant.off;
             slot->grant_cap = si->grant.size;

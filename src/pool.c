@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool: a pool's life once created (create.c). pp_shutdown stops submits
- * and, with wait, blocks until every task is done, every worker has exited
- * and the spawner is gone (a remote pool: its backend has released its
- * processes); pp_pool_terminate also signals every worker, and from then on
+ * and, with wait, blocks until every task is done, every done-callback has
+ * run (as Python's shutdown joins the thread that runs them), every worker
+ * has exited and the spawner is gone (a remote pool: its backend has
+ * released its processes); pp_pool_terminate also signals every worker, and from then on
  * no worker starts (a worker leaving at max_tasks_per_child is not
  * replaced, so no initializer runs again); pp_pool_destroy shuts down
  * (ending workers that something stopped), ends the threads and frees
@@ -42,7 +43,7 @@ int pp_shutdown(pp_pool *pool, bool wait, bool cancel_futures)
     }
     pp__update_kicks(pool);
     pp__shm_kick(pool->lay.shm);
-    while (wait && !(pool->unfinished == 0 && pool->spawner_gone)) {
+    while (wait && !(pool->unfinished == 0 && pool->spawner_gone && !pool->cb_head && !pool->cb_running)) {
         uint32_t seen = pp__epoch_read();
         pthread_mutex_unlock(&pool->lock);
         pp__epoch_wait(seen, PP_FOREVER);

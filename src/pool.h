@@ -38,6 +38,8 @@ enum pp_future_flags {
     FUT_KILLED = 8,      /* settled by pp_future_kill while it ran */
     FUT_ARG_GONE = 16,   /* taken: its block now holds the result alone (pp__taken_room) */
     FUT_CB_BUSY = 32,    /* on the callback queue, or its callbacks run (the queue holds it) */
+    FUT_NO_CULPRIT = 64, /* a chunk killed for a limit its item met just as it finished: the item
+                            running at the kill is not to blame (map.c, stream.c) */
 };
 
 struct pp_callback {
@@ -110,7 +112,7 @@ struct pp_slot_info {        /* the master's own record of a slot */
     struct pp_future *owner; /* the task in it (a reference); NULL: none */
     bool abandoned;          /* settled while a worker may still write into it (a kill,
                                 a fault): kept until that worker's death is handled */
-    bool suspect;            /* the audit saw it PENDING, its cell taken, no worker on it */
+    uint32_t suspect;        /* the PENDING word the audit saw with its cell taken; 0: none */
     uint32_t gen;            /* generation of the last state word the master wrote */
     _Atomic uint32_t sleepers; /* master threads asleep on its state word */
     pp_block arg;            /* arena block of the argument (its tail is the first grant) */
@@ -153,6 +155,7 @@ enum pp_kill {
     KILL_FAULT,     /* that task damaged its slot (already settled) */
     KILL_TERMINATE, /* pp_pool_terminate: kill_sig */
     KILL_STOPPED,   /* stopped by a signal while the pool is destroyed */
+    KILL_LINGERING, /* still there a second after the pool closed with nothing left to run */
 };
 
 struct pp_worker_info {
@@ -164,6 +167,7 @@ struct pp_worker_info {
     uint8_t kill;       /* enum pp_kill */
     int kill_sig;
     uint32_t kill_slot, kill_gen; /* the task a kill aimed at a task was meant for */
+    uint64_t kill_started;        /* and the start of its run (or chunk item) then */
 };
 
 struct pp_pool {
@@ -184,6 +188,7 @@ struct pp_pool {
     pthread_cond_t cb_cond;      /* the callback thread waits on it */
     pthread_t cb_thread;
     bool cb_started, cb_stop;
+    bool cb_running;             /* the callback thread runs a future's callbacks now */
     struct pp_worker_info *workers;
     unsigned alive, starting;
     size_t unfinished; /* futures not yet done */
@@ -208,6 +213,7 @@ struct pp_pool {
         int err;                /* the last fork's errno */
     } spawn;
     uint64_t audit_at;      /* the next consistency sweep (audit.c) */
+    uint64_t idle_since;    /* closing with nothing left to run, workers still there: since */
     uint64_t cpu_sample_at; /* the next CPU sample of tasks with a limit (cpulimit.c) */
     uint64_t audit_head;    /* the ring's head at the last sweep */
     unsigned done_interest; /* threads that want every completion promptly */

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdalign.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
@@ -96,13 +97,21 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return h ^ (h >> 33);
 }
 
+uint64_t pp__seal(const struct pp_layout *lay, const void *p, size_t n)
+{
+    uint64_t h = lay->key;
+    for (size_t i = 0; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
+        uint64_t v;
+        memcpy(&v, (const char *)p + i, sizeof v);
+        h = mix(h, v);
+    }
+    return h;
+}
+
 static uint64_t seal(const struct pp_layout *lay, const struct pp_desc *d)
 {
-    uint64_t h = mix(lay->key, (uint64_t)(uintptr_t)d->fn);
-    h = mix(h, d->arg_off);
-    h = mix(h, d->arg_len);
-    h = mix(h, d->deadline_ns);
-    return mix(h, d->cpu_limit_ns);
+    uint64_t words[5] = {(uint64_t)(uintptr_t)d->fn, d->arg_off, d->arg_len, d->deadline_ns, d->cpu_limit_ns};
+    return pp__seal(lay, words, sizeof words);
 }
 
 void pp__desc_write(const struct pp_layout *lay, struct pp_slot *slot, const struct pp_desc *d)

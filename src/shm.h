@@ -127,6 +127,10 @@ struct pp_desc {
     uint64_t deadline_ns, cpu_limit_ns;
 };
 
+/* A seal of n bytes (a multiple of 8) with the pool's key: what the master
+   writes into the mapping for a worker (a descriptor, a chunk's header)
+   carries one, and the worker believes it only if it matches. */
+uint64_t pp__seal(const struct pp_layout *lay, const void *p, size_t n);
 /* Writes a task's descriptor into its slot, sealed with the pool's key
    (master). */
 void pp__desc_write(const struct pp_layout *lay, struct pp_slot *slot, const struct pp_desc *d);

@@ -71,7 +71,7 @@ void pp__slot_publish(pp_pool *pool, uint32_t s)
         pp__ring_push(&pool->lay.ring, &pool->ring_tail, s);
         used++;
     }
-    pool->slots[s].suspect = false;
+    pool->slots[s].suspect = 0;
     wake_one(pool, used);
 }
 
@@ -112,7 +112,7 @@ void pp__slot_release(pp_pool *pool, uint32_t s)
     pp__slot_keep_block(pool, s, 0, 0); /* frees what is left */
     si->owner = NULL;
     si->abandoned = false;
-    si->suspect = false;
+    si->suspect = 0;
     si->seen_running_ns = 0;
     pp__slot_renew(pool, s, SLOT_FREE);
     if (cell_consumed(pool, s))

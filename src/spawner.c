@@ -9,7 +9,7 @@
  * that instant stays held in the copy. So the spawner's own code calls only
  * async-signal-safe system calls (close, munmap, pipe2, sigaction,
  * sigprocmask, poll, read, send, fork, waitid, wait4, kill, prctl, setpgid,
- * getppid, futex): no malloc, no stdio, no lock. Everything it needs (its pid table,
+ * getppid, getsid, open, getdents64, futex): no malloc, no stdio, no lock. Everything it needs (its pid table,
  * its report queue) is allocated by the master before the fork. Its workers
  * run the program's code, as any fork-started worker does.
  *
@@ -35,7 +35,9 @@
  * worker). The spawner is a child subreaper (PR_SET_CHILD_SUBREAPER), so
  * those processes are reparented to it and reaped here; before it exits it
  * waits (boundedly) until every group it killed is empty, so when
- * pp_pool_destroy returns nothing a task started is still running. Workers
+ * pp_pool_destroy returns nothing a task started is still running; at exit
+ * it also kills what was reparented to it from its own session (a child
+ * that made a group of its own with setpgid). Workers
  * die with the spawner through PR_SET_PDEATHSIG, reliable here because the
  * spawner has a single thread.
  */
@@ -52,6 +54,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +240,85 @@ static void reap(struct spawner *sp, int flags)
     }
 }
 
+/* The pid a /proc entry names, or 0. */
+static pid_t proc_pid(const char *name)
+{
+    pid_t pid = 0;
+    for (; *name; name++) {
+        if (*name < '0' || *name > '9' || pid > 100000000)
+            return 0;
+        pid = pid * 10 + (*name - '0');
+    }
+    return pid;
+}
+
+/* Whether pid's parent is this process (its /proc stat, read raw: no
+   allocation here). */
+static int my_child(pid_t pid, pid_t self)
+{
+    char path[48] = "/proc/", buf[512];
+    int at = 6;
+    char digits[16];
+    int nd = 0;
+    for (pid_t v = pid; v && nd < 15; v /= 10)
+        digits[nd++] = (char)('0' + v % 10);
+    while (nd)
+        path[at++] = digits[--nd];
+    const char *tail = "/stat";
+    while (*tail)
+        path[at++] = *tail++;
+    path[at] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *p = buf + n;
+    while (p > buf && *p != ')') /* the command name may hold anything */
+        p--;
+    if (p[0] != ')' || p[1] != ' ' || !p[2] || p[3] != ' ')
+        return 0;
+    pid_t parent = 0;
+    for (p += 4; *p >= '0' && *p <= '9'; p++)
+        parent = parent * 10 + (*p - '0');
+    return parent == self;
+}
+
+/* At exit: what tasks started and left, reparented here (we are a
+   subreaper), and still in our session, is killed with its group: only a
+   process that called setsid() outlives its pool, as documented. */
+static void end_orphans(struct spawner *sp)
+{
+    struct dirent64 {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[];
+    };
+    pid_t sid = getsid(0);
+    int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(void *)(buf + off);
+            off += d->reclen;
+            pid_t pid = proc_pid(d->name);
+            if (pid > 0 && getsid(pid) == sid && my_child(pid, sp->self)) {
+                kill(-pid, SIGKILL); /* if it made a group of its own */
+                kill(pid, SIGKILL);
+                note_group(sp, pid);
+            }
+        }
+    close(fd);
+}
+
 /* At exit: until every killed group is empty (or DRAIN_MS have passed),
    reaps what comes back and kills what is left. */
 static void drain_groups(struct spawner *sp)
@@ -330,6 +412,7 @@ static _Noreturn void spawner_main(struct spawner *sp)
         }
     }
     reap(sp, 0);
+    end_orphans(sp);
     drain_groups(sp);
     flush_reports(sp, 1);
     close(sp->report_fd); /* end-of-file for the master, then the kick that makes it look */

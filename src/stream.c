@@ -21,8 +21,9 @@
  * the log, the item named running is the culprit and alone takes the
  * death's status (or runs again, first in a new chunk, while its retries
  * last), and the items that had not started go out again as a new chunk
- * (from the chunk's argument, which the piece keeps until its items are
- * yielded). A chunk that dies before any item started blames its first
+ * (read again from the array, or, for pulled items, from the chunk's
+ * argument, which the piece keeps until its items are yielded: a chunked
+ * pulled stream holds its items in flight twice, in the arena and here). A chunk that dies before any item started blames its first
  * item, so a chunk that cannot run ends. The log is the worker's writing:
  * each record is checked against the area before it is read.
  *
@@ -31,7 +32,8 @@
  * item's bytes are copied before it is called again, and index is the pull
  * order, so memory stays O(window) for any number of items. When it says
  * stop (< 0), what was pulled before is yielded, then next returns its
- * status.
+ * status. From inside the pull, pp_map_next on the same iterator returns
+ * PP_ESTATE and pp_map_end / pp_map_kill do nothing.
  *
  * A stream begun before pp_shutdown (without cancel) runs to its end (its
  * items were handed over at begin, as Python's map submits them all).
@@ -46,6 +48,7 @@
  * many as there are".
  */
 #define _GNU_SOURCE
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +68,8 @@ struct chunk_head {
     uint64_t count;     /* items in the argument */
     uint64_t first;     /* the position to start at (a chunk sent again) */
     uint64_t table_off; /* where the items' lengths are, behind the items */
+    uint64_t seal;      /* of the fields above (shm.h): a head a task wrote over is refused */
+    uint64_t pad;
 };
 
 struct log_head {
@@ -122,6 +127,8 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
         return pp_task_fail(t, PP_EINVAL, "malformed stream chunk");
     memcpy(&ch, arg, sizeof ch);
     const unsigned char *base = arg;
+    if (ch.seal != pp__seal(t->lay, &ch, offsetof(struct chunk_head, seal)))
+        return pp_task_fail(t, PP_EINVAL, "a stream chunk's head was written over");
     if (ch.table_off < CHUNK_HEAD || ch.table_off > arg_len || ch.count > (arg_len - ch.table_off) / sizeof(uint64_t) ||
         ch.first > ch.count || ch.count > PP_ARENA_MAX_BLOCK / sizeof(struct packed_item))
         return pp_task_fail(t, PP_EINVAL, "malformed stream chunk");
@@ -204,7 +211,7 @@ struct piece {
     size_t yielded;
     int status, code;
     char *message;         /* f == NULL: malloc'd, or NULL */
-    struct chunk_arg *arg; /* a chunk's argument, held by the piece that may send it again */
+    struct chunk_arg *arg; /* a pulled chunk's argument, held by the piece that may send it again */
 };
 
 struct pp_map_iter {
@@ -222,6 +229,7 @@ struct pp_map_iter {
     uint64_t item_deadline_ns, item_cpu_ns;
     unsigned retries;
     bool admitted;       /* begun before shutdown: runs to its end (pp__jobs) */
+    bool in_pull;        /* its pull runs: the iterator is not to be touched from there */
     struct piece *q;     /* pieces in flight, a ring of cap entries, in submit order */
     pp_future **waiting; /* unordered: their futures, for pp_wait */
     size_t cap, head, len;
@@ -268,10 +276,9 @@ static int chunk_room(struct chunk_arg *c, size_t at, size_t n)
     size_t want = c->cap ? c->cap : 4096;
     while (want < at + n)
         want *= 2;
-    unsigned char *p = realloc(c->bytes, want);
+    unsigned char *p = realloc(c->bytes, want); /* not cleared: untouched pages cost nothing */
     if (!p)
         return PP_ENOMEM;
-    memset(p + c->cap, 0, want - c->cap);
     c->bytes = p;
     c->cap = want;
     return PP_OK;
@@ -293,6 +300,7 @@ static int chunk_add(struct chunk_arg *c, const void *data, size_t len)
     }
     if (chunk_room(c, at, len) != PP_OK)
         return PP_ENOMEM;
+    memset(c->bytes + c->len, 0, at - c->len); /* the alignment gap */
     if (len)
         memcpy(c->bytes + at, data, len);
     c->lens[c->count++] = len;
@@ -306,6 +314,7 @@ static int chunk_finish(pp_map_iter *it, struct chunk_arg *c)
     size_t table = (size_t)pp__align16(c->len);
     if (c->count > PP_ARENA_MAX_BLOCK / sizeof(uint64_t) || chunk_room(c, table, c->count * sizeof(uint64_t)) != PP_OK)
         return PP_ENOMEM;
+    memset(c->bytes + c->len, 0, table - c->len);
     memcpy(c->bytes + table, c->lens, c->count * sizeof(uint64_t));
     c->len = table + c->count * sizeof(uint64_t);
     struct chunk_head h = {.fn = pp__fn_offset(it->fn, run_chunk), .count = c->count, .table_off = table};
@@ -321,6 +330,7 @@ static int send_chunk(pp_map_iter *it, const struct chunk_arg *c, uint64_t pos, 
     struct chunk_head h;
     memcpy(&h, c->bytes, sizeof h);
     h.first = pos;
+    h.seal = pp__seal(&it->pool->lay, &h, offsetof(struct chunk_head, seal));
     struct pp_arg a = {.head = &h, .head_len = CHUNK_HEAD, .body = c->bytes + CHUNK_HEAD, .body_len = c->len - CHUNK_HEAD};
     struct pp_task_spec spec = item_spec(it, run_chunk, true);
     return submit(it, &spec, &a, f);
@@ -341,7 +351,9 @@ static int source_next(pp_map_iter *it, pp_item *item)
         return 1;
     }
     *item = (pp_item){0};
+    it->in_pull = true;
     int rc = it->pull(it->ud, item);
+    it->in_pull = false;
     if (rc == 1 && !item->data && item->len)
         rc = PP_EINVAL;
     if (rc == 1)
@@ -412,11 +424,70 @@ static struct piece settled_piece(size_t first, size_t count, int status, int co
 }
 
 /* Sends the next piece from the source; false when nothing more can go now. */
+/* Sends items [first, first + count) of an array source as a chunk built
+   straight in the arena: no copy on the heap, none at the submit. */
+static int send_array_chunk(pp_map_iter *it, size_t first, size_t count, pp_future **f)
+{
+    const pp_item *items = it->items + first;
+    size_t at = CHUNK_HEAD;
+    for (size_t k = 0; k < count; k++) {
+        at = (size_t)pp__align16(at);
+        if (items[k].len > PP_ARENA_MAX_BLOCK - at)
+            return PP_ENOMEM;
+        at += items[k].len;
+    }
+    size_t table = (size_t)pp__align16(at);
+    if (count > (PP_ARENA_MAX_BLOCK - table) / sizeof(uint64_t))
+        return PP_ENOMEM;
+    size_t total = table + count * sizeof(uint64_t);
+    pp_block b;
+    pthread_mutex_lock(&it->pool->lock);
+    int rc = pp__arg_block(it->pool, total, 0, &b);
+    pthread_mutex_unlock(&it->pool->lock);
+    if (rc != PP_OK)
+        return rc;
+    unsigned char *p = pp__block_ptr(&it->pool->arena, b); /* ours alone until submitted */
+    struct chunk_head h = {.fn = pp__fn_offset(it->fn, run_chunk), .count = count, .table_off = table};
+    h.seal = pp__seal(&it->pool->lay, &h, offsetof(struct chunk_head, seal));
+    memcpy(p, &h, sizeof h);
+    at = CHUNK_HEAD;
+    for (size_t k = 0; k < count; k++) {
+        size_t next = (size_t)pp__align16(at);
+        memset(p + at, 0, next - at);
+        if (items[k].len)
+            memcpy(p + next, items[k].data, items[k].len);
+        uint64_t len = items[k].len;
+        memcpy(p + table + k * sizeof len, &len, sizeof len);
+        at = next + items[k].len;
+    }
+    memset(p + at, 0, table - at);
+    struct pp_task_spec spec = item_spec(it, run_chunk, true);
+    struct pp_arg a = {.body = p, .body_len = total, .placed = b};
+    pthread_mutex_lock(&it->pool->lock);
+    rc = pp__submit_locked(it->pool, &spec, &a, NULL, f);
+    if (rc != PP_OK)
+        pp__arena_free(&it->pool->arena, &b); /* a failed submit leaves the block ours */
+    pthread_mutex_unlock(&it->pool->lock);
+    return rc;
+}
+
+/* Queues a piece (the ring has room). */
+static void queue_piece(pp_map_iter *it, struct piece p)
+{
+    it->q[(it->head + it->len++) % it->cap] = p;
+    it->inflight += p.count;
+}
+
+/* Sends the next piece from the source; false when nothing more can go now.
+   An array's chunk is built in the arena (its items can be read again to
+   send what a death left); a pulled chunk is built on the heap and kept by
+   its piece. An item that cannot join a pulled chunk (no memory for it) is
+   settled alone, after the items before it. */
 static bool send_next(pp_map_iter *it)
 {
     size_t room = it->window - it->inflight; /* > 0 */
     size_t want = it->chunk < room ? it->chunk : room;
-    if (!ring_room(it, 1))
+    if (!ring_room(it, 2))
         return false;
     pp_item item;
     int got = source_next(it, &item);
@@ -429,33 +500,46 @@ static bool send_next(pp_map_iter *it)
         int rc = submit(it, &spec, &a, &p.f);
         it->next++;
         p.count = 1;
-        if (rc != PP_OK)
-            p = settled_piece(p.first, 1, rc, 0, NULL);
-    } else {
-        struct chunk_arg *c = calloc(1, sizeof *c);
-        int rc = c ? PP_OK : PP_ENOMEM;
-        for (;;) { /* each pulled item is copied before the next pull */
-            if (rc == PP_OK)
-                rc = chunk_add(c, item.data, item.len);
-            it->next++;
-            if (rc != PP_OK || c->count == want || source_next(it, &item) <= 0)
-                break;
-        }
-        p.count = it->next - p.first;
+        queue_piece(it, rc == PP_OK ? p : settled_piece(p.first, 1, rc, 0, NULL));
+        return true;
+    }
+    if (!it->pull) {
+        p.count = it->n - it->next < want ? it->n - it->next : want;
         p.chunk = true;
-        if (rc == PP_OK)
-            rc = chunk_finish(it, c);
+        it->next += p.count;
+        int rc = send_array_chunk(it, p.first, p.count, &p.f);
+        queue_piece(it, rc == PP_OK ? p : settled_piece(p.first, p.count, rc, 0, NULL));
+        return true;
+    }
+    struct chunk_arg *c = calloc(1, sizeof *c);
+    int bad = c ? PP_OK : PP_ENOMEM;
+    for (;;) { /* each pulled item is copied before the next pull */
+        if (bad == PP_OK)
+            bad = chunk_add(c, item.data, item.len);
+        if (bad != PP_OK)
+            break; /* item it->next could not join */
+        it->next++;
+        if (c->count == want || source_next(it, &item) <= 0)
+            break;
+    }
+    size_t lone = it->next;
+    if (bad != PP_OK)
+        it->next++;
+    p.count = c ? (size_t)c->count : 0;
+    p.chunk = true;
+    if (p.count) {
+        int rc = chunk_finish(it, c);
         if (rc == PP_OK)
             rc = send_chunk(it, c, 0, &p.f);
         if (rc == PP_OK) {
             p.arg = c;
-        } else {
-            free_chunk_arg(c);
-            p = settled_piece(p.first, p.count, rc, 0, NULL);
+            c = NULL;
         }
+        queue_piece(it, rc == PP_OK ? p : settled_piece(p.first, p.count, rc, 0, NULL));
     }
-    it->q[(it->head + it->len++) % it->cap] = p;
-    it->inflight += p.count;
+    free_chunk_arg(c);
+    if (bad != PP_OK)
+        queue_piece(it, settled_piece(lone, 1, bad, 0, NULL));
     return true;
 }
 
@@ -524,7 +608,8 @@ static void split(pp_map_iter *it, size_t at)
     size_t d = done > p.pos ? (size_t)(done - p.pos) : 0;
     if (d > p.count)
         d = p.count;
-    bool started = h && d < p.count && atomic_load(&((struct log_head *)h)->running) == p.pos + d + 1;
+    bool started = h && d < p.count && atomic_load(&((struct log_head *)h)->running) == p.pos + d + 1 &&
+                   !(f->flags & FUT_NO_CULPRIT); /* killed for an item that had just finished */
     struct piece parts[3];
     int nparts = 0;
     bool keep = d > 0;
@@ -547,14 +632,19 @@ static void split(pp_map_iter *it, size_t at)
             head_runs = runs;
         }
         if (rest) {
-            struct piece again = {.first = p.first + d, .count = rest, .pos = p.pos + d, .head_runs = head_runs,
-                                  .chunk = true, .arg = p.arg};
-            int rc = send_chunk(it, p.arg, again.pos, &again.f);
-            if (rc != PP_OK)
-                again = settled_piece(again.first, rest, rc, 0, NULL);
-            else
-                p.arg = NULL; /* the new piece holds it */
-            parts[nparts++] = again;
+            struct piece again = {.first = p.first + d, .count = rest, .head_runs = head_runs, .chunk = true};
+            int rc;
+            if (p.arg) { /* pulled: what is left of the argument, from the position reached */
+                again.pos = p.pos + d;
+                rc = send_chunk(it, p.arg, again.pos, &again.f);
+                if (rc == PP_OK) {
+                    again.arg = p.arg; /* the new piece holds it */
+                    p.arg = NULL;
+                }
+            } else { /* an array: a chunk of what is left */
+                rc = send_array_chunk(it, again.first, rest, &again.f);
+            }
+            parts[nparts++] = rc == PP_OK ? again : settled_piece(again.first, rest, rc, 0, NULL);
         }
     }
     free_chunk_arg(p.arg);
@@ -660,8 +750,8 @@ int pp_map_next(pp_map_iter *it, pp_map_item *out)
 {
     if (!it || !out)
         return PP_EINVAL;
-    if (pp__foreign(it->pool->owner_pid))
-        return PP_ESTATE;
+    if (pp__foreign(it->pool->owner_pid) || it->in_pull)
+        return PP_ESTATE; /* from its own pull function: it is in the middle of a call */
     if (it->done_with) {
         pp_future_release(it->done_with);
         it->done_with = NULL;
@@ -779,8 +869,8 @@ int pp_map_begin_pull(pp_pool *pool, pp_fn fn, pp_pull_fn pull, void *ud, const 
    (kill), or waited for. */
 static void finish(pp_map_iter *it, bool kill)
 {
-    if (!it || pp__foreign(it->pool->owner_pid))
-        return;
+    if (!it || pp__foreign(it->pool->owner_pid) || it->in_pull)
+        return; /* from its own pull function: the call under way still needs it */
     kill = kill || pp__in_callback(); /* a callback cannot wait */
     for (size_t k = 0; k < it->len; k++) {
         pp_future *f = piece_at(it, k)->f;

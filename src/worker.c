@@ -208,6 +208,21 @@ static uint64_t resident_bytes(void)
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* When memory runs out (in a cgroup: the pool's processes share it), the
+   OOM killer takes the process with the highest score; the master, which
+   maps every payload, would score highest. A worker raises its own score to
+   the top, so the task that ran the memory out dies (PP_ECRASHED), not the
+   master. */
+static void prefer_me_to_the_master(void)
+{
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = write(fd, "1000", 4);
+        (void)n; /* without it, the kernel's own choice */
+        close(fd);
+    }
+}
+
 static void pin_to_cpu(uint32_t w)
 {
     cpu_set_t allowed, one;
@@ -363,10 +378,10 @@ static void limits_begin(pp_task *t)
         rec->child0_us = now.child_us;
         cpu_timer(t->meter, t->desc.cpu_limit_ns);
     }
-    if (t->desc.deadline_ns)
+    if (t->desc.deadline_ns || t->desc.cpu_limit_ns) {
         atomic_store(&rec->started_ns, pp__now_ns());
-    if (t->desc.deadline_ns || t->desc.cpu_limit_ns)
         pp__shm_kick(t->lay->shm); /* the monitor recomputes its next expiry or sample */
+    }
 }
 
 void pp__task_item_begin(pp_task *t)
@@ -442,6 +457,7 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
         _exit(1); /* not ready: the master breaks the pool */
     if (cfg->pin)
         pin_to_cpu(w);
+    prefer_me_to_the_master();
     reset_peak();
     atomic_store(&rec->ready, 1);
     struct pp_meter m = {0};

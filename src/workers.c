@@ -59,6 +59,7 @@
 #define SPAWN_BACKOFF_MIN_NS 10000000ull   /* 10 ms after the first failed start */
 #define SPAWN_BACKOFF_MAX_NS 1000000000ull /* at most 1 s between tries */
 #define SPAWN_GIVE_UP_NS     5000000000ull /* no worker for 5 s while work waits: the pool breaks */
+#define LINGER_NS            1000000000ull /* a closed, drained pool's workers leave within this, or are killed */
 
 void pp__workers_break(pp_pool *pool, int status, const char *message)
 {
@@ -124,6 +125,9 @@ static enum settled settle_slot(pp_pool *pool, uint32_t w, const struct pp_repor
         struct pp_cost cost = death_cost(rec, slot, r);
         uint64_t cpu_ns = (cost.user_us + cost.sys_us) * 1000u;
         bool aimed = aimed_at(pool, wi, s);
+        if ((wi->kill == KILL_DEADLINE || wi->kill == KILL_CPU) && aimed &&
+            atomic_load(&rec->started_ns) != wi->kill_started)
+            si->owner->flags |= FUT_NO_CULPRIT; /* a chunk's item met its limit as it ended; the next one runs */
         if (wi->kill == KILL_DEADLINE && aimed) {
             snprintf(msg, sizeof msg, "task ran past its deadline of %.3f s; worker %d killed",
                      (double)si->deadline_ns / 1e9, (int)pid);
@@ -363,6 +367,19 @@ uint64_t pp__manage_workers(pp_pool *pool)
     }
     if (pool->spawn.starving_since)
         next = pool->spawn.starving_since + SPAWN_GIVE_UP_NS;
+    /* closed with nothing left to run: a worker still there runs what no
+       future owns (a task that lied about its end); it gets a second */
+    if (pool->closing && !pool->unfinished && pool->alive) {
+        if (!pool->idle_since) {
+            pool->idle_since = now;
+        } else if (now - pool->idle_since >= LINGER_NS) {
+            pp__kill_all(pool, KILL_LINGERING, SIGKILL);
+            pool->idle_since = now; /* and again a second later, for one started meanwhile */
+        }
+        next = next < pool->idle_since + LINGER_NS ? next : pool->idle_since + LINGER_NS;
+    } else {
+        pool->idle_since = 0;
+    }
     /* shut down and drained: let the spawner go; its EOF ends the reports */
     if (pool->shutdown && pool->closing && !pool->alive && !pool->starting && !pool->unfinished &&
         pool->spawner.cmd_fd >= 0)
