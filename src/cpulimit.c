@@ -12,7 +12,9 @@
  * sum passes the limit (kill.c: the death reports PP_ELIMIT). A child that
  * left the worker's process tree (reparented after its parent died, or
  * setsid and double-fork) is no longer seen. Granularity: the sampling
- * period, and the kernel's clock tick for the figures.
+ * period, and the kernel's clock tick for the figures and for telling a
+ * process the task started from one an earlier task left (one started in
+ * the clock tick the task started in counts as the task's).
  */
 #define _GNU_SOURCE
 #include "cpulimit.h"
@@ -86,7 +88,7 @@ static uint64_t below_ticks(pid_t pid, uint64_t since, int depth, int *budget)
     uint64_t sum = 0;
     for (int i = 0; i < n; i++) {
         uint64_t own, reaped, started;
-        if (stat_ticks(kids[i], &own, &reaped, &started) && started + 1 >= since) /* a tick of slack */
+        if (stat_ticks(kids[i], &own, &reaped, &started) && started >= since) /* to the clock tick */
             sum += own + reaped + below_ticks(kids[i], since, depth + 1, budget);
     }
     return sum;

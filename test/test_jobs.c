@@ -558,3 +558,119 @@ Test(jobs, every_status_has_a_name)
     snprintf(v, sizeof v, "%d.%d.%d", PP_VERSION_MAJOR, PP_VERSION_MINOR, PP_VERSION_PATCH);
     cr_assert_str_eq(pp_version(), v);
 }
+
+/* ---- what a hostile review found ------------------------------------------ */
+
+struct reentrant_src {
+    pp_map_iter *it;
+    struct counter_src inner;
+    int reentered, refused;
+};
+
+static int pull_reentering(void *ud, pp_item *item)
+{
+    struct reentrant_src *s = ud;
+    if (s->it) { /* a pull that calls back into its own iterator */
+        pp_map_item m;
+        s->reentered++;
+        s->refused += pp_map_next(s->it, &m) == PP_ESTATE;
+        pp_map_end(s->it); /* ignored from here */
+    }
+    return pull_numbers(&s->inner, item);
+}
+
+Test(jobs, a_pull_cannot_reenter_its_iterator, .timeout = 60)
+{
+    pp_pool *pool = pool_of(2);
+    for (size_t chunk = 1; chunk <= 4; chunk += 3) {
+        struct reentrant_src src = {.inner = {.n = 200, .fail_at = -1}};
+        OK(pp_map_begin_pull(pool, digits_task, pull_reentering, &src, &(pp_stream_opts){.chunksize = chunk}, &src.it));
+        pp_map_item m;
+        size_t got = 0;
+        while (pp_map_next(src.it, &m) == 1) {
+            cr_assert_eq(m.index, got, "chunk %zu", chunk);
+            cr_assert_eq(*(const uint64_t *)m.result, got);
+            got++;
+        }
+        cr_assert_eq(got, 200);
+        cr_assert_gt(src.reentered, 0);
+        cr_assert_eq(src.refused, src.reentered);
+        pp_map_end(src.it);
+    }
+    pp_pool_destroy(pool);
+}
+
+static int pull_one_too_big(void *ud, pp_item *item)
+{
+    struct counter_src *s = ud;
+    if (s->next == 5) {
+        s->next++;
+        *item = (pp_item){s->buf, (size_t)1 << 47}; /* past any arena: never read */
+        return 1;
+    }
+    return pull_numbers(s, item);
+}
+
+Test(jobs, an_oversized_pulled_item_fails_alone, .timeout = 60)
+{
+    pp_pool *pool = pool_of(2);
+    for (size_t chunk = 1; chunk <= 4; chunk += 3) {
+        struct counter_src src = {.n = 10, .fail_at = -1};
+        pp_map_iter *it;
+        OK(pp_map_begin_pull(pool, digits_task, pull_one_too_big, &src, &(pp_stream_opts){.chunksize = chunk}, &it));
+        pp_map_item m;
+        for (size_t i = 0; i < 10; i++) {
+            cr_assert_eq(pp_map_next(it, &m), 1);
+            cr_assert_eq(m.index, i);
+            cr_assert_eq(m.status, i == 5 ? PP_ENOMEM : PP_OK, "chunk %zu item %zu: %s", chunk, i, pp_errname(m.status));
+        }
+        cr_assert_eq(pp_map_next(it, &m), 0);
+        pp_map_end(it);
+    }
+    pp_pool_destroy(pool);
+}
+
+static int pair_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)len;
+    long v = *(const long *)arg;
+    usleep((useconds_t)(v % 2 ? 30000 : 99800 + (v / 2) % 5 * 100)); /* odd: fast; even: at the deadline */
+    return pp_task_return(t, &v, sizeof v);
+}
+
+Test(jobs, a_limit_met_as_an_item_ends_blames_no_next_item, .timeout = 120)
+{
+    enum { PAIRS = 40 };
+    pp_pool *pool = pool_of(2);
+    long in[2 * PAIRS], out[2 * PAIRS];
+    int status[2 * PAIRS];
+    for (int i = 0; i < 2 * PAIRS; i++)
+        in[i] = i;
+    pp_map(pool, pair_task, in, 2 * PAIRS, sizeof *in, out, sizeof *out,
+           &(pp_map_opts){.chunksize = 2, .deadline = 0.1, .status = status});
+    for (int i = 1; i < 2 * PAIRS; i += 2)
+        cr_assert_eq(status[i], PP_OK, "fast item %d blamed: %s", i, pp_errname(status[i]));
+    pp_pool_destroy(pool);
+}
+
+static int crash_always_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)t;
+    (void)arg;
+    (void)len;
+    raise(SIGKILL);
+    return 0;
+}
+
+Test(jobs, destroy_ends_endless_retries, .timeout = 60)
+{
+    pp_pool *pool = pool_of(2);
+    pp_future *f;
+    OK(pp_submit_opts(pool, crash_always_task, NULL, 0, &(pp_task_opts){.retries = UINT32_MAX}, &f));
+    pp_future_release(f);
+    pp_future *g = submit_long(pool, square_task, 3);
+    cr_assert_eq(result_long(g), 9);
+    double t0 = now_s();
+    pp_pool_destroy(pool);
+    cr_assert_lt(now_s() - t0, 10);
+}

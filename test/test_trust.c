@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -872,4 +873,209 @@ Test(trust, a_chunk_s_rest_runs_after_a_plain_shutdown, .timeout = 60)
             cr_assert_eq(m.out[i], i + 100);
     }
     pp_pool_destroy(m.pool);
+}
+
+/* ---- what a hostile review found ------------------------------------------ */
+
+/* Finds this task's own RUNNING state word below its (inline) argument and
+   writes kind over it, same generation: a task lying about its state. */
+static int forge_state_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)t;
+    (void)len;
+    uint32_t kind = *(const uint32_t *)arg;
+    uintptr_t p = ((uintptr_t)arg & ~(uintptr_t)63) - 64;
+    for (int i = 0; i < 8; i++, p -= 64) {
+        _Atomic uint32_t *w = (_Atomic uint32_t *)p;
+        uint32_t st = atomic_load(w);
+        if ((st & 7u) == 4u && ((st >> 3) & 0x7ffu) == (uint32_t)pp_worker_id()) {
+            atomic_store(w, (st & ~0x3fffu) | kind);
+            break;
+        }
+    }
+    sleep(30); /* past any deadline, CPU-free */
+    return 0;
+}
+
+Test(trust, a_task_forging_its_own_state_cannot_escape, .timeout = 60)
+{
+    for (uint32_t kind = 1; kind <= 3; kind += 2) { /* PENDING, then DONE */
+        pp_pool *pool = pool_of(2);
+        pp_future *f;
+        OK(pp_submit_opts(pool, forge_state_task, &kind, sizeof kind, &(pp_task_opts){.deadline = 0.3}, &f));
+        int rc = pp_future_result(f, 20, NULL, NULL);
+        cr_assert(rc == PP_ECRASHED || rc == PP_EDEADLINE || (kind == 3 && rc == PP_OK), "kind %u: %s", kind,
+                  pp_errname(rc));
+        double t0 = now_s();
+        pp_pool_destroy(pool);
+        cr_assert_lt(now_s() - t0, 5, "destroy waited on the lying task");
+    }
+}
+
+static int stop_parent_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    kill(getppid(), SIGSTOP); /* the fork server */
+    return pp_task_return(t, "s", 1);
+}
+
+Test(trust, a_task_stopping_the_fork_server, .timeout = 60)
+{
+    pp_pool *pool = pool_of(2);
+    pp_future *f;
+    OK(pp_submit(pool, stop_parent_task, NULL, 0, &f));
+    OK(pp_future_result(f, 20, NULL, NULL));
+    long us = 3000000;
+    OK(pp_submit_opts(pool, sleep_us_task, &us, sizeof us, &(pp_task_opts){.deadline = 0.2}, &f));
+    cr_assert_eq(pp_future_result(f, 20, NULL, NULL), PP_EDEADLINE);
+    double t0 = now_s();
+    pp_pool_destroy(pool);
+    cr_assert_lt(now_s() - t0, 5);
+}
+
+static int leave_busy_child_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    if (fork() == 0) {
+        double until = now_s() + 1.2;
+        while (now_s() < until)
+            ;
+        pause();
+        _exit(0);
+    }
+    usleep(50000); /* a few clock ticks between its start and the next task's */
+    return pp_task_return(t, "l", 1);
+}
+
+Test(trust, cpu_limit_ignores_what_an_earlier_task_left, .timeout = 60)
+{
+    pp_pool *pool = pool_of(1);
+    pp_future *f;
+    OK(pp_submit(pool, leave_busy_child_task, NULL, 0, &f));
+    OK(pp_future_result(f, 20, NULL, NULL));
+    long us = 1500000; /* meanwhile the left child burns 1.2 s */
+    OK(pp_submit_opts(pool, sleep_us_task, &us, sizeof us, &(pp_task_opts){.cpu_limit = 0.5}, &f));
+    int code;
+    const char *msg;
+    cr_assert_eq(pp_future_exception(f, 20, &code, &msg), PP_OK, "%s", msg ? msg : "");
+    pp_pool_destroy(pool);
+}
+
+static int leave_own_group_child_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0); /* leaves the worker's group, not its session */
+        for (;;)
+            pause();
+    }
+    if (write(orphan_pipe[1], &pid, sizeof pid) != sizeof pid)
+        return 3;
+    return pp_task_return(t, &pid, sizeof pid);
+}
+
+Test(trust, a_child_in_a_group_of_its_own_dies_with_the_pool, .timeout = 60)
+{
+    cr_assert_eq(pipe(orphan_pipe), 0);
+    pp_pool *pool = pool_of(1);
+    pp_future *f;
+    OK(pp_submit(pool, leave_own_group_child_task, NULL, 0, &f));
+    OK(pp_future_result(f, 20, NULL, NULL));
+    pid_t child;
+    cr_assert_eq(read(orphan_pipe[0], &child, sizeof child), (ssize_t)sizeof child);
+    pp_pool_destroy(pool);
+    cr_assert(process_gone(child), "pid %d (setpgid) outlived destroy: only setsid() may", (int)child);
+}
+
+/* Runs body in a child placed in a fresh memory cgroup of `limit` bytes;
+   returns the child's wait status, -1 when no cgroup can be made here. */
+static int in_memory_cgroup(uint64_t limit, void (*body)(void))
+{
+    char mine[256] = "", dir[512], path[600], line[512];
+    FILE *fp = fopen("/proc/self/cgroup", "r");
+    bool v1 = false;
+    while (fp && fgets(line, sizeof line, fp)) {
+        char *m = strstr(line, ":memory:");
+        if (m && sscanf(m + 8, "%255s", mine) == 1)
+            v1 = true;
+        else if (!strncmp(line, "0::", 3) && !mine[0])
+            sscanf(line + 3, "%255s", mine);
+    }
+    if (fp)
+        fclose(fp);
+    const char *root = v1 ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup";
+    snprintf(dir, sizeof dir, "%s%s/pp_test_%d", root, strcmp(mine, "/") ? mine : "", (int)getpid());
+    if (mkdir(dir, 0700) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/%s", dir, v1 ? "memory.limit_in_bytes" : "memory.max");
+    FILE *lim = fopen(path, "w");
+    if (!lim || fprintf(lim, "%llu", (unsigned long long)limit) < 0 || fclose(lim) != 0) {
+        rmdir(dir);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    pid_t child = fork();
+    if (child == 0) {
+        FILE *procs = fopen(path, "w");
+        if (!procs || fprintf(procs, "%d", (int)getpid()) < 0 || fclose(procs) != 0)
+            _exit(77);
+        body();
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(child, &st, 0);
+    for (int i = 0; i < 100 && rmdir(dir) != 0; i++)
+        usleep(10000);
+    return st;
+}
+
+static void many_buffers(void)
+{
+    pp_pool *pool;
+    if (pp_pool_create(&pool, &(pp_config){.max_workers = 1}) != PP_OK)
+        _exit(2);
+    int n = 0;
+    while (n < 200 && pp_buffer_alloc(pool, 15 << 20)) /* each under the size that asks on its own */
+        n++;
+    pp_pool_destroy(pool);
+    _exit(n < 200 ? 0 : 3); /* refused before the limit, never killed */
+}
+
+static void many_submits(void)
+{
+    static char arg[15 << 20];
+    memset(arg, 3, sizeof arg);
+    pp_pool *pool;
+    if (pp_pool_create(&pool, &(pp_config){.max_workers = 1}) != PP_OK)
+        _exit(2);
+    pp_future *f;
+    long us = 2000000;
+    if (pp_submit(pool, sleep_us_task, &us, sizeof us, &f) != PP_OK)
+        _exit(4);
+    int rc = PP_OK;
+    for (int n = 0; n < 120 && rc == PP_OK; n++)
+        if ((rc = pp_submit(pool, echo_task, arg, 16, &f)) == PP_OK &&
+            (rc = pp_submit(pool, echo_task, arg, sizeof arg, &f)) == PP_OK)
+            pp_future_release(f);
+    pp_pool_terminate(pool, SIGKILL);
+    pp_pool_destroy(pool);
+    _exit(rc == PP_ENOMEM ? 0 : 5);
+}
+
+Test(trust, payloads_in_a_memory_cgroup_are_refused_not_killed, .timeout = 120)
+{
+    if (instrumented() || getuid() != 0)
+        cr_skip_test("needs root for a memory cgroup, and no sanitizer's shadow memory");
+    int st = in_memory_cgroup((uint64_t)1 << 30, many_buffers);
+    if (st == -1)
+        cr_skip_test("no memory cgroup can be made here");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "buffers: status %d (signal %d)", WEXITSTATUS(st),
+              WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    st = in_memory_cgroup((uint64_t)1 << 30, many_submits);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "submits: status %d (signal %d)", WEXITSTATUS(st),
+              WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
