@@ -105,8 +105,9 @@ static uint64_t boot_ticks(uint64_t mono_ns, uint64_t hz)
     return boot_ns / (1000000000u / hz);
 }
 
-/* What the task worker w runs has used, in ns, or 0 when unknown. */
-static uint64_t task_cpu_ns(pp_pool *pool, uint32_t w)
+/* What the task worker w runs has used since started (CLOCK_MONOTONIC ns),
+   in ns, or 0 when unknown. */
+static uint64_t task_cpu_ns(pp_pool *pool, uint32_t w, uint64_t started)
 {
     static long tick_hz;
     if (!tick_hz)
@@ -117,7 +118,7 @@ static uint64_t task_cpu_ns(pp_pool *pool, uint32_t w)
     if (!stat_ticks(pid, &own, &reaped, &born))
         return 0;
     int budget = MAX_PROCS;
-    uint64_t live = below_ticks(pid, boot_ticks(atomic_load(&rec->started_ns), (uint64_t)tick_hz), 0, &budget);
+    uint64_t live = below_ticks(pid, boot_ticks(started, (uint64_t)tick_hz), 0, &budget);
     uint64_t us_per_tick = 1000000u / (uint64_t)tick_hz;
     uint64_t self_us = own * us_per_tick, reaped_us = reaped * us_per_tick, live_us = live * us_per_tick;
     uint64_t self0 = rec->user0_us + rec->sys0_us, child0 = rec->child0_us;
@@ -139,8 +140,9 @@ uint64_t pp__check_cpu_limits(pp_pool *pool)
         if ((v.kind != SLOT_RUNNING && v.kind != SLOT_GROW) || v.worker != w)
             continue;
         next = 0; /* a limited task runs: sample again */
-        if (sampled && task_cpu_ns(pool, w) >= pool->slots[s].cpu_limit_ns)
-            pp__kill_worker(pool, w, KILL_CPU, SIGKILL, s);
+        uint64_t started = atomic_load(&pool->lay.workers[w].started_ns);
+        if (sampled && task_cpu_ns(pool, w, started) >= pool->slots[s].cpu_limit_ns)
+            pp__kill_worker(pool, w, KILL_CPU, SIGKILL, s, started);
     }
     if (sampled)
         pool->cpu_sample_at = now + CPU_SAMPLE_NS;

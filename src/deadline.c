@@ -53,12 +53,12 @@ uint64_t pp__check_deadlines(pp_pool *pool)
         uint64_t limit = si->deadline_ns;
         if (!limit)
             continue;
-        uint64_t started = atomic_load(&rec->started_ns);
+        uint64_t raw = atomic_load(&rec->started_ns), started = raw;
         if (started < si->dispatched_ns || started > now)
             started = si->seen_running_ns;
         uint64_t expiry = pp__add_sat(started, limit);
         if (now >= expiry)
-            pp__kill_worker(pool, w, KILL_DEADLINE, SIGKILL, s);
+            pp__kill_worker(pool, w, KILL_DEADLINE, SIGKILL, s, raw); /* meant for the item that began at raw */
         else if (expiry < next)
             next = expiry;
     }

@@ -186,7 +186,7 @@ int pp__abandon_slot(pp_pool *pool, uint32_t s, enum pp_kill why)
     for (uint32_t w = 0; w < pool->nworkers; w++)
         if (pool->workers[w].alive &&
             ((int)w == runner || atomic_load(&pool->lay.workers[w].intent) == s)) {
-            pp__kill_worker(pool, w, why, SIGKILL, s);
+            pp__kill_worker(pool, w, why, SIGKILL, s, 0);
             anyone = true;
         }
     si->owner = NULL;

@@ -12,7 +12,7 @@
 #define _GNU_SOURCE
 #include "kill.h"
 
-static void record(pp_pool *pool, uint32_t w, enum pp_kill why, int sig, uint32_t s)
+static void record(pp_pool *pool, uint32_t w, enum pp_kill why, int sig, uint32_t s, uint64_t started)
 {
     struct pp_worker_info *wi = &pool->workers[w];
     if (wi->kill != KILL_NONE)
@@ -21,14 +21,14 @@ static void record(pp_pool *pool, uint32_t w, enum pp_kill why, int sig, uint32_
     wi->kill_sig = sig;
     wi->kill_slot = s;
     wi->kill_gen = s < pool->lay.nslots ? pool->slots[s].gen : 0;
-    wi->kill_started = atomic_load(&pool->lay.workers[w].started_ns);
+    wi->kill_started = started;
 }
 
-void pp__kill_worker(pp_pool *pool, uint32_t w, enum pp_kill why, int sig, uint32_t s)
+void pp__kill_worker(pp_pool *pool, uint32_t w, enum pp_kill why, int sig, uint32_t s, uint64_t started)
 {
     if (!pool->workers[w].alive)
         return;
-    record(pool, w, why, sig, s);
+    record(pool, w, why, sig, s, started);
     pp__spawner_send(&pool->spawner, SPAWN_KILL, (int)w, sig);
 }
 
@@ -36,6 +36,6 @@ void pp__kill_all(pp_pool *pool, enum pp_kill why, int sig)
 {
     for (uint32_t w = 0; w < pool->nworkers; w++)
         if (pool->workers[w].alive)
-            record(pool, w, why, sig, PP_NO_SLOT);
+            record(pool, w, why, sig, PP_NO_SLOT, 0);
     pp__spawner_send(&pool->spawner, SPAWN_KILL_ALL, 0, sig);
 }

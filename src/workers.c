@@ -333,7 +333,7 @@ uint64_t pp__manage_workers(pp_pool *pool)
     if (pool->destroying)
         for (uint32_t w = 0; w < pool->nworkers; w++)
             if (pool->workers[w].alive && pool->workers[w].stopped) {
-                pp__kill_worker(pool, w, KILL_STOPPED, SIGKILL, PP_NO_SLOT);
+                pp__kill_worker(pool, w, KILL_STOPPED, SIGKILL, PP_NO_SLOT, 0);
                 pool->workers[w].stopped = false; /* asked once */
             }
     uint64_t want = pool->nworkers;
