@@ -8,6 +8,8 @@
  */
 #include "helpers.h"
 
+#include <stdatomic.h>
+
 TestSuite(parity, .timeout = 60); /* a safety net: no test should come near it */
 
 /* ---- already-settled futures, like test_future.py's module constants ---- */
@@ -560,7 +562,7 @@ Test(parity, as_completed_in_completion_order)
 
 struct cb_log {
     int calls[8];
-    int n;
+    _Atomic int n; /* read before the task ends: what orders it is another process (the gate) */
     long result;
     int status;
     pthread_t thread;
@@ -574,14 +576,14 @@ static void record(pp_future *f, void *ud)
     if (log->status == PP_OK)
         memcpy(&log->result, data, sizeof log->result);
     log->thread = pthread_self();
-    log->calls[log->n++] = 1;
+    log->calls[atomic_fetch_add(&log->n, 1)] = 1;
 }
 
 static void second(pp_future *f, void *ud)
 {
     (void)f;
     struct cb_log *log = ud;
-    log->calls[log->n++] = 2;
+    log->calls[atomic_fetch_add(&log->n, 1)] = 2;
 }
 
 /* FutureTests.test_done_callback_with_result */
@@ -593,11 +595,11 @@ Test(parity, done_callback_with_result)
     static struct cb_log log;
     OK(pp_future_add_done_callback(f, record, &log));
     OK(pp_future_add_done_callback(f, second, &log));
-    cr_assert_eq(log.n, 0);
+    cr_assert_eq(atomic_load(&log.n), 0);
     gate_open(1);
     cr_assert_eq(result_long(f), 5);
     OK(pp_shutdown(pool, true, false)); /* callbacks have run once this returns */
-    cr_assert_eq(log.n, 2);
+    cr_assert_eq(atomic_load(&log.n), 2);
     cr_assert_eq(log.calls[0], 1, "in the order added");
     cr_assert_eq(log.calls[1], 2);
     cr_assert_eq(log.status, PP_OK);
@@ -616,7 +618,7 @@ Test(parity, done_callback_with_exception)
     static struct cb_log log;
     OK(pp_future_add_done_callback(f, record, &log));
     OK(pp_shutdown(pool, true, false));
-    cr_assert_eq(log.n, 1);
+    cr_assert_eq(atomic_load(&log.n), 1);
     cr_assert_eq(log.status, PP_ETASK);
     pp_pool_destroy(pool);
 }
@@ -635,7 +637,7 @@ Test(parity, done_callback_with_cancel)
     gate_open(1);
     cr_assert_eq(result_long(b), 0);
     OK(pp_shutdown(pool, true, false));
-    cr_assert_eq(log.n, 1);
+    cr_assert_eq(atomic_load(&log.n), 1);
     cr_assert_eq(log.status, PP_ECANCELLED);
     pp_pool_destroy(pool);
 }
@@ -651,7 +653,7 @@ Test(parity, done_callback_already_done_runs_at_once)
     for (int i = 0; i < 3; i++) {
         struct cb_log log = {0};
         OK(pp_future_add_done_callback(fs[i], record, &log));
-        cr_assert_eq(log.n, 1, "ran before add returned");
+        cr_assert_eq(atomic_load(&log.n), 1, "ran before add returned");
         cr_assert_eq(log.status, want[i]);
         cr_assert(pthread_equal(log.thread, pthread_self()), "in the caller's thread");
     }
