@@ -29,7 +29,8 @@ VERSION := $(shell sed -n 's/^\#define PP_VERSION_\(MAJOR\|MINOR\|PATCH\) //p' i
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SONAME  := libprocpool.so.$(MAJOR)
 SOFULL  := libprocpool.so.$(VERSION)
-API_FUNCS := $(shell sed -n 's/^PP_API[a-z_ *]*[ *]\(pp_[a-z_]*\).*/\1/p' include/procpool.h include/procpool_mpi.h)
+# the man3 pages: one per "### pp_name" entry of docs/api.md, functions and types
+MAN3    := $(shell sed -n 's/^\#\#\# \(pp_[a-z_]*\)$$/\1/p' docs/api.md)
 TESTS   := $(wildcard test/test_*.c)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
@@ -229,7 +230,7 @@ $(BUILD)/man/man7/procpool.7: docs/api.md tools/gen_man.py include/procpool.h
 INSTALLED := $(LIBDIR)/libprocpool.a $(LIBDIR)/$(SOFULL) $(LIBDIR)/$(SONAME) $(LIBDIR)/libprocpool.so \
   $(INCLUDEDIR)/procpool.h $(PKGCONFIGDIR)/procpool.pc $(PKGCONFIGDIR)/procpool-static.pc \
   $(CMAKEDIR)/procpoolConfig.cmake $(CMAKEDIR)/procpoolConfigVersion.cmake \
-  $(MANDIR)/man7/procpool.7 $(patsubst %,$(MANDIR)/man3/%.3,$(API_FUNCS))
+  $(MANDIR)/man7/procpool.7 $(patsubst %,$(MANDIR)/man3/%.3,$(MAN3))
 
 install: $(LIB) shared man $(BUILD)/procpool.pc $(BUILD)/procpool-static.pc \
   $(BUILD)/cmake/procpoolConfig.cmake $(BUILD)/cmake/procpoolConfigVersion.cmake
