@@ -114,7 +114,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 bench: $(BENCHES)
 	@if ! command -v gnuplot >/dev/null; then echo "procpool: installing gnuplot-nox"; \
 	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gnuplot-nox >/dev/null; fi
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; fi
 	bash bench/run.sh $(BUILD) $(BENCH_ARGS)
 
 # ---- the cluster pool (include/procpool_mpi.h) ----------------------------------
