@@ -10,7 +10,6 @@
  *   procpool_bench --help
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <procpool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../test/procinfo.h" /* children_of */
 
 static int workers = 2;
 static int quick;
@@ -293,16 +294,17 @@ static int nothing(pp_task *t, const void *arg, size_t len)
     return 0;
 }
 
-/* A "Field:   N kB" line of /proc/self/status, in KiB; -1 if absent. */
-static long status_kib(const char *field)
+/* A "Field:   N kB" line of a /proc file (status, smaps_rollup), in KiB;
+   -1 if absent. */
+static long long proc_kib(const char *path, const char *field)
 {
     char line[256];
-    long kib = -1;
-    FILE *fp = fopen("/proc/self/status", "r");
+    long long kib = -1;
+    FILE *fp = fopen(path, "r");
     if (!fp)
         return -1;
     while (fgets(line, sizeof line, fp))
-        if (!strncmp(line, field, strlen(field)) && sscanf(line + strlen(field), "%ld", &kib) == 1)
+        if (!strncmp(line, field, strlen(field)) && sscanf(line + strlen(field), "%lld", &kib) == 1)
             break;
     fclose(fp);
     return kib;
@@ -320,7 +322,7 @@ static void bench_pull(void)
         pp_pool_destroy(pool);
         return;
     }
-    long before = status_kib("VmRSS:");
+    long long before = proc_kib("/proc/self/status", "VmRSS:");
     pp_map_iter *it;
     double t0 = now();
     check(pp_map_begin_pull(pool, nothing, pull_counter, &src, &(pp_stream_opts){.chunksize = 1000}, &it),
@@ -332,7 +334,7 @@ static void bench_pull(void)
         got += m.status == PP_OK;
     pp_map_end(it);
     double secs = now() - t0;
-    long peak = status_kib("VmHWM:");
+    long long peak = proc_kib("/proc/self/status", "VmHWM:");
     check(rc, "map_next");
     if (got != src.n)
         check(PP_EINVAL, "pulled count");
@@ -354,47 +356,17 @@ static void bench_pull(void)
    workers' heap is the master's as it was at pp_pool_create, so the figure
    for a small payload depends on what the program did before. The median
    of three. */
-static long long pss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    long long kib = 0;
-    snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return 0; /* gone */
-    while (fgets(line, sizeof line, fp))
-        if (sscanf(line, "Pss: %lld", &kib) == 1)
-            break;
-    fclose(fp);
-    return kib;
-}
-
-/* Pss of pid and of every process below it, in KiB. */
+/* Pss of pid and of every live process below it, in KiB. */
 static long long tree_pss_kib(pid_t pid)
 {
-    long long sum = pss_kib(pid);
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return sum;
-    for (struct dirent *e; (e = readdir(d));) { /* children belong to the thread that forked them */
-        if (e->d_name[0] == '.')
-            continue;
-        char kids[4096];
-        snprintf(path, sizeof path, "/proc/%d/task/%.16s/children", (int)pid, e->d_name);
-        FILE *fp = fopen(path, "r");
-        if (!fp)
-            continue;
-        size_t n = fread(kids, 1, sizeof kids - 1, fp);
-        fclose(fp);
-        kids[n] = 0;
-        char *p = kids, *end;
-        for (long kid; (kid = strtol(p, &end, 10)) > 0 && end != p; p = end)
-            sum += tree_pss_kib((pid_t)kid);
-    }
-    closedir(d);
-    return sum;
+    snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+    long long sum = proc_kib(path, "Pss:");
+    pid_t kids[PP_MAX_WORKERS + 8];
+    int n = children_of(pid, kids, (int)(sizeof kids / sizeof kids[0]));
+    for (int i = 0; i < n; i++)
+        sum += tree_pss_kib(kids[i]);
+    return sum > 0 ? sum : 0;
 }
 
 static double resident_ratio(size_t size, bool zero_copy)
