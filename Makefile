@@ -109,7 +109,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
-# The benchmarks side by side with Python (about 3 minutes; BENCH_ARGS=--quick: one).
+# The benchmarks side by side with Python (8 min 20 s on a busy 2-core machine; BENCH_ARGS=--quick: 3.5 min).
 # gnuplot (for the chart) is installed on first use when missing.
 bench: $(BENCHES)
 	@if ! command -v gnuplot >/dev/null; then echo "procpool: installing gnuplot-nox"; \
