@@ -29,7 +29,8 @@ VERSION := $(shell sed -n 's/^\#define PP_VERSION_\(MAJOR\|MINOR\|PATCH\) //p' i
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SONAME  := libprocpool.so.$(MAJOR)
 SOFULL  := libprocpool.so.$(VERSION)
-API_FUNCS := $(shell sed -n 's/^PP_API[a-z_ *]*[ *]\(pp_[a-z_]*\).*/\1/p' include/procpool.h include/procpool_mpi.h)
+# the man3 pages: one per "### pp_name" entry of docs/api.md, functions and types
+MAN3    := $(shell sed -n 's/^\#\#\# \(pp_[a-z_]*\)$$/\1/p' docs/api.md)
 TESTS   := $(wildcard test/test_*.c)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
@@ -108,12 +109,12 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
-# The benchmarks side by side with Python (about 3 minutes; BENCH_ARGS=--quick: one).
+# The benchmarks side by side with Python (8 min 20 s on a busy 2-core machine; BENCH_ARGS=--quick: 3.5 min).
 # gnuplot (for the chart) is installed on first use when missing.
 bench: $(BENCHES)
 	@if ! command -v gnuplot >/dev/null; then echo "procpool: installing gnuplot-nox"; \
 	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gnuplot-nox >/dev/null; fi
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; fi
 	bash bench/run.sh $(BUILD) $(BENCH_ARGS)
 
 # ---- the cluster pool (include/procpool_mpi.h) ----------------------------------
@@ -229,7 +230,7 @@ $(BUILD)/man/man7/procpool.7: docs/api.md tools/gen_man.py include/procpool.h
 INSTALLED := $(LIBDIR)/libprocpool.a $(LIBDIR)/$(SOFULL) $(LIBDIR)/$(SONAME) $(LIBDIR)/libprocpool.so \
   $(INCLUDEDIR)/procpool.h $(PKGCONFIGDIR)/procpool.pc $(PKGCONFIGDIR)/procpool-static.pc \
   $(CMAKEDIR)/procpoolConfig.cmake $(CMAKEDIR)/procpoolConfigVersion.cmake \
-  $(MANDIR)/man7/procpool.7 $(patsubst %,$(MANDIR)/man3/%.3,$(API_FUNCS))
+  $(MANDIR)/man7/procpool.7 $(patsubst %,$(MANDIR)/man3/%.3,$(MAN3))
 
 install: $(LIB) shared man $(BUILD)/procpool.pc $(BUILD)/procpool-static.pc \
   $(BUILD)/cmake/procpoolConfig.cmake $(BUILD)/cmake/procpoolConfigVersion.cmake

@@ -5,7 +5,7 @@
  * Timings are medians of several runs. bench/report.py puts them beside the
  * Python and raw-ring figures.
  *
- *   procpool_bench [--workers N] [--quick] [--only tiny|roundtrip|map|stream|batch|echo|cpu|idle|memory|loaded]
+ *   procpool_bench [--workers N] [--quick] [--only LIST]   LIST: see --help
  *   procpool_bench --scaling MAX                1..MAX workers: 1 ms tasks, tiny tasks
  *   procpool_bench --help
  */
@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../test/procinfo.h" /* children_of */
 
 static int workers = 2;
 static int quick;
@@ -182,12 +184,52 @@ static void bench_map(void)
 }
 
 /* 3b. the streaming map over 1 M strings of 1-64 bytes (their lengths back),
-   ordered and unordered, against pp_map over the same strings padded to 64 */
+   ordered and unordered, the same strings pulled one by one, and pp_map over
+   the same strings padded to 64 */
 static int length_of(pp_task *t, const void *arg, size_t len)
 {
     const char *s = arg;
     long n = (long)strnlen(s, len);
     return pp_task_return(t, &n, sizeof n);
+}
+
+struct array_source {
+    const pp_item *items;
+    size_t next, n;
+};
+
+static int pull_from_array(void *ud, pp_item *item)
+{
+    struct array_source *src = ud;
+    if (src->next == src->n)
+        return 0;
+    *item = src->items[src->next++];
+    return 1;
+}
+
+/* One streaming map over items (or pulled from them): items/s, results checked. */
+static double stream_rate(pp_pool *pool, const pp_item *items, size_t n, bool unordered, bool pulled)
+{
+    pp_map_iter *it;
+    struct array_source src = {items, 0, n};
+    pp_stream_opts o = {.chunksize = 1000, .unordered = unordered};
+    double t0 = now();
+    check(pulled ? pp_map_begin_pull(pool, length_of, pull_from_array, &src, &o, &it)
+                 : pp_map_begin(pool, length_of, items, n, &o, &it),
+          "map_begin");
+    pp_map_item m;
+    size_t got = 0;
+    int rc;
+    while ((rc = pp_map_next(it, &m)) == 1) {
+        if (m.status != PP_OK || *(const long *)m.result != (long)items[m.index].len)
+            check(PP_EINVAL, "stream result");
+        got++;
+    }
+    pp_map_end(it);
+    check(rc, "map_next");
+    if (got != n)
+        check(PP_EINVAL, "stream count");
+    return (double)n / (now() - t0);
 }
 
 static void bench_stream(void)
@@ -202,40 +244,173 @@ static void bench_stream(void)
         items[i] = (pp_item){padded[i], len < 64 ? len : 63};
     }
     pp_pool *pool = make_pool(workers);
-    for (int unordered = 0; unordered < 2; unordered++) {
-        double rates[3];
-        for (int r = 0; r < 3; r++) {
-            pp_map_iter *it;
-            double t0 = now();
-            check(pp_map_begin(pool, length_of, items, n,
-                               &(pp_stream_opts){.chunksize = 1000, .unordered = unordered != 0}, &it),
-                  "map_begin");
-            pp_map_item m;
-            size_t got = 0;
-            while (pp_map_next(it, &m) == 1) {
-                if (m.status != PP_OK || *(const long *)m.result != (long)items[m.index].len)
-                    check(PP_EINVAL, "stream result");
-                got++;
-            }
-            pp_map_end(it);
-            if (got != n)
-                check(PP_EINVAL, "stream count");
-            rates[r] = (double)n / (now() - t0);
-        }
-        emit(unordered ? "stream_unordered_1M_var" : "stream_ordered_1M_var", median(rates, 3), "items/s");
-    }
-    double rates[3];
+    static const char *const keys[] = {"stream_ordered_1M_var", "stream_unordered_1M_var",
+                                       "stream_pulled_1M_var"};
+    double rates[3][3];
+    for (int r = 0; r < 3; r++)              /* interleaved, so a noisy moment touches every kind */
+        for (int kind = 0; kind < 3; kind++) /* array ordered, array unordered, pulled ordered */
+            rates[kind][r] = stream_rate(pool, items, n, kind == 1, kind == 2);
+    for (int kind = 0; kind < 3; kind++)
+        emit(keys[kind], median(rates[kind], 3), "items/s");
+    double map_rates[3];
     for (int r = 0; r < 3; r++) {
         double t0 = now();
-        check(pp_map(pool, length_of, padded, n, sizeof *padded, out, sizeof *out, &(pp_map_opts){.chunksize = 1000}),
+        check(pp_map(pool, length_of, padded, n, sizeof *padded, out, sizeof *out,
+                     &(pp_map_opts){.chunksize = 1000}),
               "map");
-        rates[r] = (double)n / (now() - t0);
+        map_rates[r] = (double)n / (now() - t0);
     }
-    emit("map_1M_padded64", median(rates, 3), "items/s");
+    emit("map_1M_padded64", median(map_rates, 3), "items/s");
     pp_pool_destroy(pool);
     free(padded);
     free(items);
     free(out);
+}
+
+/* 3c. a pulled stream of 10^7 items (decimal strings made on the fly, one
+   buffer reused): the master's peak resident memory during it, and how far
+   above its resident memory before (the kernel's peak mark is reset first,
+   through /proc/self/clear_refs); it must not grow with the item count. */
+struct counter_source {
+    uint64_t next, n;
+    char buf[24];
+};
+
+static int pull_counter(void *ud, pp_item *item)
+{
+    struct counter_source *src = ud;
+    if (src->next == src->n)
+        return 0;
+    int len = snprintf(src->buf, sizeof src->buf, "%llu", (unsigned long long)src->next++);
+    *item = (pp_item){src->buf, (size_t)len};
+    return 1;
+}
+
+static int nothing(pp_task *t, const void *arg, size_t len)
+{
+    (void)t;
+    (void)arg;
+    (void)len;
+    return 0;
+}
+
+/* A "Field:   N kB" line of a /proc file (status, smaps_rollup), in KiB;
+   -1 if absent. */
+static long long proc_kib(const char *path, const char *field)
+{
+    char line[256];
+    long long kib = -1;
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return -1;
+    while (fgets(line, sizeof line, fp))
+        if (!strncmp(line, field, strlen(field)) && sscanf(line + strlen(field), "%lld", &kib) == 1)
+            break;
+    fclose(fp);
+    return kib;
+}
+
+static void bench_pull(void)
+{
+    struct counter_source src = {.n = 10000000};
+    pp_pool *pool = make_pool(workers);
+    FILE *fp = fopen("/proc/self/clear_refs", "w");
+    if (!fp || fputs("5", fp) == EOF ||
+        fclose(fp) != 0) { /* without it, the peak is the process's lifetime one */
+        fprintf(stderr,
+                "procpool_bench: /proc/self/clear_refs: the peak cannot be reset, no pulled-stream row\n");
+        pp_pool_destroy(pool);
+        return;
+    }
+    long long before = proc_kib("/proc/self/status", "VmRSS:");
+    pp_map_iter *it;
+    double t0 = now();
+    check(pp_map_begin_pull(pool, nothing, pull_counter, &src, &(pp_stream_opts){.chunksize = 1000}, &it),
+          "map_begin_pull");
+    pp_map_item m;
+    uint64_t got = 0;
+    int rc;
+    while ((rc = pp_map_next(it, &m)) == 1)
+        got += m.status == PP_OK;
+    pp_map_end(it);
+    double secs = now() - t0;
+    long long peak = proc_kib("/proc/self/status", "VmHWM:");
+    check(rc, "map_next");
+    if (got != src.n)
+        check(PP_EINVAL, "pulled count");
+    pp_pool_destroy(pool);
+    emit("pull_10M_items", (double)src.n / secs, "items/s");
+    emit("pull_10M_peak_rss", (double)peak / 1024.0, "MiB");
+    emit("pull_10M_rss_growth", (double)(peak - before) / 1024.0, "MiB");
+}
+
+/* 3d. resident memory per payload: one echo of size bytes whose argument
+   and result are both alive, as the sum of Pss over the master and every
+   process below it (the fork server and the workers; smaps_rollup) minus
+   the same sum before the submit, over argument plus result. A fresh pool
+   for each figure, so no warm page of an earlier payload counts. Copied:
+   the caller's own buffer is filled before the first sum (it is the
+   caller's memory, not the library's); zero-copy: the pp_buffer_alloc
+   buffer is the argument, allocated after it. What a worker allocates for
+   its first large payload counts too (it is paid with the payload), and the
+   workers' heap is the master's as it was at pp_pool_create, so the figure
+   for a small payload depends on what the program did before. The median
+   of three. */
+/* Pss of pid and of every live process below it, in KiB. */
+static long long tree_pss_kib(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+    long long sum = proc_kib(path, "Pss:");
+    pid_t kids[PP_MAX_WORKERS + 8];
+    int n = children_of(pid, kids, (int)(sizeof kids / sizeof kids[0]));
+    for (int i = 0; i < n; i++)
+        sum += tree_pss_kib(kids[i]);
+    return sum > 0 ? sum : 0;
+}
+
+static double resident_ratio(size_t size, bool zero_copy)
+{
+    pp_pool *pool = make_pool(workers);
+    unsigned char *mine = zero_copy ? NULL : malloc(size);
+    if (!zero_copy && !mine)
+        check(PP_ENOMEM, "malloc");
+    if (mine)
+        memset(mine, 0x5a, size);
+    long long before = tree_pss_kib(getpid());
+    unsigned char *arg = zero_copy ? pp_buffer_alloc(pool, size) : mine;
+    if (!arg)
+        check(PP_ENOMEM, "buffer");
+    if (zero_copy)
+        memset(arg, 0x5a, size);
+    pp_future *f;
+    check(zero_copy ? pp_submit_buffer(pool, echo, arg, size, NULL, &f)
+                    : pp_submit(pool, echo, arg, size, &f),
+          "submit");
+    const void *data;
+    size_t len;
+    check(pp_future_result(f, -1, &data, &len), "result");
+    if (len != size || ((const unsigned char *)data)[size - 1] != 0x5a)
+        check(PP_EINVAL, "echo");
+    long long after = tree_pss_kib(getpid());
+    pp_future_release(f);
+    pp_pool_destroy(pool);
+    free(mine);
+    return (double)(after - before) * 1024.0 / (2.0 * (double)size);
+}
+
+static void bench_resident(void)
+{
+    static const int mib[] = {1, 16, 64, 256};
+    for (size_t k = 0; k < sizeof mib / sizeof mib[0]; k++)
+        for (int zero_copy = 0; zero_copy < 2; zero_copy++) {
+            double ratios[3];
+            for (int r = 0; r < 3; r++)
+                ratios[r] = resident_ratio((size_t)mib[k] << 20, zero_copy);
+            char key[64];
+            snprintf(key, sizeof key, "resident_%dMiB_%s", mib[k], zero_copy ? "buffer" : "copied");
+            emit(key, median(ratios, 3), "x payload");
+        }
 }
 
 /* 4a. many large payloads in flight: n echoes of size bytes submitted, then
@@ -576,11 +751,14 @@ int main(int argc, char **argv)
             return 0;
         } else {
             printf("usage: procpool_bench [--workers N] [--quick] [--only LIST] | --scaling MAX | --help\n"
-                   "  LIST: comma-separated from tiny,roundtrip,map,stream,batch,echo,cpu,idle,memory,loaded\n"
+                   "  LIST: comma-separated from pull,tiny,roundtrip,map,stream,resident,batch,echo,cpu,idle,\n"
+                   "        memory,loaded\n"
                    "  prints one JSON object per figure; bench/run.sh puts them beside Python's\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
+    if (wanted("pull")) /* first, while the master's heap is small */
+        bench_pull();
     if (wanted("tiny"))
         bench_tiny();
     if (wanted("roundtrip"))
@@ -589,6 +767,8 @@ int main(int argc, char **argv)
         bench_map();
     if (wanted("stream"))
         bench_stream();
+    if (wanted("resident"))
+        bench_resident();
     if (wanted("batch")) {
         bench_batch(1 << 20, quick ? 100 : 400, "1MiB_x400");
         bench_batch(16 << 20, quick ? 10 : 40, "16MiB_x40");

@@ -17,6 +17,7 @@ ROWS = [  # bench key, label, higher is better, target as (anchor impl, ratio) o
     ("map_10M_chunk1000", "map 10 M ints, chunksize 1000 (items/s)", True, ("mp_pool", 20)),
     ("stream_ordered_1M_var", "streaming map, 1 M strings of 1-64 B, ordered (items/s)", True, None),
     ("stream_unordered_1M_var", "streaming map, same, unordered (items/s)", True, ("mp_pool", 0)),
+    ("stream_pulled_1M_var", "streaming map, same strings pulled one by one, ordered (items/s)", True, None),
     ("map_1M_padded64", "pp_map over the same strings padded to 64 B (items/s)", True, None),
     ("batch_1MiB_x400", "400 × 1 MiB in flight, submit all then collect (round trips/s)", True, ("ppe", 10)),
     ("batch_1MiB_x400_buffer", "the same with pp_submit_buffer (round trips/s)", True, ("ppe", 10)),
@@ -33,7 +34,25 @@ ROWS = [  # bench key, label, higher is better, target as (anchor impl, ratio) o
     ("tiny_tasks_loaded", "loaded (a busy process per CPU): tiny tasks (tasks/s)", True, ("ppe", 50)),
     ("roundtrip_median_loaded", "loaded: serial round trip, median (us)", False, ("ppe", 50)),
     ("bytes_per_future", "master memory per outstanding future (bytes)", False, None),
+    ("pull_10M_items", "pulled stream of 10 M items, chunksize 1000 (items/s)", True, None),
+    ("pull_10M_peak_rss", "the same: the master's peak resident memory (MiB)", False, None),
+    ("pull_10M_rss_growth", "the same: its growth during the stream (MiB)", False, None),
 ]
+SELF = {  # rows compared with another procpool row of the same run: key: (other key, its name)
+    "stream_pulled_1M_var": ("stream_ordered_1M_var", "array input"),
+}
+RESIDENT = [1, 16, 64, 256]  # MiB: resident_<n>MiB_copied / _buffer
+RESIDENT_TARGET = 1.25  # resident bytes per byte of payload (argument + result)
+CHART = {  # short labels for the chart
+    "tiny_tasks": "tiny tasks", "roundtrip_median": "round trip, median", "roundtrip_p99": "round trip, p99",
+    "map_10M_chunk1000": "map, 10 M ints", "stream_ordered_1M_var": "streaming map, ordered",
+    "stream_unordered_1M_var": "streaming map, unordered", "batch_1MiB_x400": "400 x 1 MiB in flight",
+    "batch_1MiB_x400_buffer": "400 x 1 MiB, zero-copy", "batch_1MiB_x400_first": "400 x 1 MiB, first batch",
+    "batch_16MiB_x40": "40 x 16 MiB in flight", "batch_16MiB_x40_buffer": "40 x 16 MiB, zero-copy",
+    "batch_16MiB_x40_first": "40 x 16 MiB, first batch", "echo_1KiB": "echo 1 KiB", "echo_1MiB": "echo 1 MiB",
+    "echo_64MiB": "echo 64 MiB", "tiny_tasks_loaded": "loaded: tiny tasks",
+    "roundtrip_median_loaded": "loaded: round trip", "bytes_per_future": "memory per future",
+}
 IMPLS = ["procpool", "ppe", "mp_pool", "raw_ring", "memcpy"]
 NAMES = {"procpool": "procpool", "ppe": "ProcessPoolExecutor", "mp_pool": "multiprocessing.Pool",
          "raw_ring": "raw shm ring", "memcpy": "memcpy ceiling (2 copies)"}
@@ -82,9 +101,12 @@ def main():
             ratio = vals[0] / a if higher else a / vals[0]
             ratio_txt = f"{ratio:.0f}× {NAMES[anchor]}" if ratio >= 10 else f"{ratio:.2f}× {NAMES[anchor]}"
             if not key.endswith("_gbps"):  # the same ratio as the round trips
-                chart.append((label.split(" (")[0], ratio))
+                name = CHART.get(key, label.split(" (")[0])
+                chart.append((name + (" (vs Pool)" if anchor == "mp_pool" else ""), ratio))
             if target and target[1]:
                 target_txt = f"≥ {target[1]}×: " + ("met" if ratio >= target[1] else "NOT met")
+        if key in SELF and data.get(("procpool", SELF[key][0])):
+            ratio_txt = f"{vals[0] / data[('procpool', SELF[key][0])]:.2f}× {SELF[key][1]}"
         if ceiling:
             want = 60 if key.endswith("_buffer") else 40 if "1MiB" in key else 50
             target_txt += f"; {pct} (≥ {want} %: {'met' if vals[0] >= want / 100 * ceiling else 'NOT met'})"
@@ -98,6 +120,13 @@ def main():
     if split is not None:
         lines.append(f"| loaded: CPU-bound 5 ms tasks, pool time vs a static split over forked processes | "
                      f"{split:.3f} | – | – | – | – | ≥ 0.9: {'met' if split >= 0.9 else 'NOT met'} |")
+    for mib in RESIDENT:
+        for mode, how in (("copied", "copied argument"), ("buffer", "pp_submit_buffer")):
+            r = data.get(("procpool", f"resident_{mib}MiB_{mode}"))
+            if r is not None:
+                ok = "met" if r <= RESIDENT_TARGET else "NOT met"
+                lines.append(f"| resident memory, one {mib} MiB echo, {how} (× argument + result) | {r:.2f}× | – | – | – "
+                             f"| – | | ≤ {RESIDENT_TARGET}×: {ok} |")
     idle = data.get(("procpool", "idle_cpu_percent"))
     mem = data.get(("procpool", "bytes_per_future"))
     if idle is not None:
@@ -114,21 +143,22 @@ def main():
     if chart:
         with tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False) as dat:
             for label, ratio in chart:
-                dat.write(f'"{label}" {ratio}\n')
+                dat.write(f'"{label}" {ratio} "{fmt(ratio)}x"\n')
+        rows, low = len(chart), min(1, min(r for _, r in chart)) / 1.5
         script = f"""
-set terminal pngcairo size 1000,560 font 'sans,10'
-set bmargin 9
-set rmargin 12
+set terminal pngcairo noenhanced size 1000,{140 + 26 * rows} font 'sans,10'
 set output '{out_png}'
-set title 'procpool vs Python (how many times better; log scale)'
-set logscale y
+set title 'procpool against Python: how many times better (log scale)'
+set logscale x
+set xrange [{low}:*]
+set yrange [{rows} - 0.5:-0.5]
+set ytics nomirror scale 0
+set grid xtics
+set rmargin 8
 set style fill solid 0.8
-set boxwidth 0.6
-set xtics rotate by -25
-set grid ytics
-set yrange [1:*]
 unset key
-plot '{dat.name}' using 0:2:xtic(1) with boxes lc rgb '#3b6ea5', '' using 0:2:(sprintf('%.0fx', $2)) with labels offset 0,1
+plot '{dat.name}' using (sqrt($2)):0:(1):2:($0 - 0.35):($0 + 0.35):ytic(1) with boxxyerror lc rgb '#3b6ea5', \\
+     '' using 2:0:3 with labels left offset 0.5,0
 """
         try:
             subprocess.run(["gnuplot"], input=script, text=True, check=True)
