@@ -190,7 +190,10 @@ int pp__arg_block(pp_pool *pool, uint64_t len, uint64_t result_hint, pp_block *o
 {
     if (len > PP_ARENA_MAX_BLOCK || result_hint > PP_ARENA_MAX_BLOCK)
         return PP_ENOMEM;
-    uint64_t room = result_hint > len ? result_hint : len; /* the result is written behind the argument */
+    /* a worker writes its result behind the argument; a remote pool's result
+       arrives into room made when it comes (pp__taken_room), so room reserved
+       here would only double what a large argument holds */
+    uint64_t room = pool->remote ? result_hint : result_hint > len ? result_hint : len;
     return pp__arena_alloc(&pool->arena, pp__align16(len) + room, out);
 }
 

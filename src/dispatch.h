@@ -46,7 +46,7 @@ void pp__cancel_pending(pp_pool *pool);
 /* The pool can run nothing more: every unfinished future ends with status. */
 void pp__break_pool(pp_pool *pool, int status);
 /* An arena block with room for an argument of len bytes and a result as
-   large; PP_OK or PP_ENOMEM. */
+   large (of result_hint bytes alone for a remote pool); PP_OK or PP_ENOMEM. */
 int pp__arg_block(pp_pool *pool, uint64_t len, uint64_t result_hint, pp_block *out);
 void pp__future_free(pp_future *f);
 
