@@ -64,7 +64,9 @@ struct agent {
     size_t nlandings, landings_cap;
     struct pp_msg *inbox; /* a round's messages */
     size_t ninbox, inbox_cap;
-    uint64_t last_sent, last_heard; /* transport clock */
+    uint64_t last_sent;     /* transport clock */
+    uint64_t heard_at;      /* time on watch when the master last spoke */
+    struct pp_watch watch;  /* the master's silence is measured on it */
     uint64_t run_ns;                /* recent tasks' run time (moving average; 0: none yet) */
     struct pp_pace pace;
     bool moved;  /* tasks came this round */
@@ -328,7 +330,7 @@ static int read_master(struct agent *a, bool *alone)
             continue;
         }
         a->inbox[a->ninbox++] = m;
-        a->last_heard = a->t->now(a->t);
+        a->heard_at = a->watch.watched;
     }
     int end = -1;
     for (size_t k = 0; k < a->ninbox; k++) { /* dropped: before anything else is done */
@@ -377,10 +379,11 @@ static uint64_t next_nap(struct agent *a)
 static int serve(struct agent *a, bool *alone)
 {
     prctl(PR_SET_TIMERSLACK, 1000UL); /* its short naps are meant: no 50 us of slack on each */
-    a->last_heard = a->last_sent = a->t->now(a->t);
+    a->last_sent = a->t->now(a->t);
     pp__pace_event(&a->pace);
     for (;;) {
         uint32_t seen = atomic_load(&a->q.seq);
+        pp__pace_watch(&a->watch, a->t->now(a->t), a->tm.heartbeat_ns);
         int end = read_master(a, alone);
         if (end != -1)
             return end;
@@ -392,7 +395,7 @@ static int serve(struct agent *a, bool *alone)
         report(a);
         if (a->failed)
             return PP_AGENT_FAILED;
-        if (a->t->now(a->t) - a->last_heard >= a->tm.master_lost_ns)
+        if (a->watch.watched - a->heard_at >= a->tm.master_lost_ns)
             return PP_AGENT_ORPHANED;
         uint64_t nap = next_nap(a);
         if (nap >= PP_CALLBACK_NAP_NS && a->q.unreported) { /* a completion ends the nap */

@@ -35,6 +35,14 @@ uint64_t pp__pace_nap(const struct pp_pace *p, bool due, uint64_t cap_ns)
     return nap > cap_ns ? cap_ns : nap;
 }
 
+uint64_t pp__pace_watch(struct pp_watch *w, uint64_t now, uint64_t most)
+{
+    uint64_t gap = w->looked && now > w->looked ? now - w->looked : 0;
+    w->watched += gap < most ? gap : most;
+    w->looked = now;
+    return w->watched;
+}
+
 void pp__pace_sleep(uint64_t ns)
 {
     if (!ns) {

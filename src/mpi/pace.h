@@ -56,6 +56,18 @@ struct pp_pace {
     uint64_t active_at; /* the last event (monotonic ns) */
 };
 
+/* Time on watch: how long a rank has been looking at the network, on the
+   liveness clock. A gap between two looks (the rank itself was held up: a
+   large copy, page faults, a loaded machine) counts as one heartbeat at
+   most, since what its peers sent meanwhile may not all be read at the
+   first look after it (a relay held up 0.8 s while it took in a 256 MiB
+   result found every agent silent, and dropped all three). A peer's
+   silence is measured on this. */
+struct pp_watch {
+    uint64_t looked;  /* the clock at the last look (0: none yet) */
+    uint64_t watched; /* time on watch so far */
+};
+
 /* Work moved (tasks, results; not heartbeats): the back-off starts over. */
 void pp__pace_event(struct pp_pace *p);
 /* How long to nap before the next look: 0 to poll. due: a result is due
@@ -63,5 +75,8 @@ void pp__pace_event(struct pp_pace *p);
 uint64_t pp__pace_nap(const struct pp_pace *p, bool due, uint64_t cap_ns);
 /* Naps ns (0: yields the core). */
 void pp__pace_sleep(uint64_t ns);
+/* A look at the network at clock `now`: returns the time on watch, the gap
+   since the last look counted as `most` at most. */
+uint64_t pp__pace_watch(struct pp_watch *w, uint64_t now, uint64_t most);
 
 #endif

@@ -89,8 +89,8 @@ void pp__peers_check(struct pp_relay *r)
         char why[PP_MESSAGE_MAX + 1];
         if (p->doomed[0])
             snprintf(why, sizeof why, "%s", p->doomed);
-        else if (now - p->last_heard > patience)
-            snprintf(why, sizeof why, "no report for %.2f s", (double)(now - p->last_heard) / 1e9);
+        else if (r->watch.watched - p->heard_at > patience)
+            snprintf(why, sizeof why, "no report for %.2f s", (double)(r->watch.watched - p->heard_at) / 1e9);
         else {
             if (ping)
                 pp__peers_tell(r, i, CTRL_PING, 0);

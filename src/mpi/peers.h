@@ -14,8 +14,8 @@
 void pp__peers_tell(struct pp_relay *r, uint32_t pi, int op, int arg);
 /* Declares agent pi lost, for good (pool->lock held). */
 void pp__peers_lose(struct pp_relay *r, uint32_t pi, const char *why);
-/* Loses the agents that are doomed or have been silent too long, and pings
-   the others every heartbeat (lock not held). */
+/* Loses the agents that are doomed, or silent too long on the relay's
+   watch (pace.h), and pings the others every heartbeat (lock not held). */
 void pp__peers_check(struct pp_relay *r);
 /* A lost agent spoke: its message is dropped, and it is told again, at
    most once a heartbeat, that it was dropped. */

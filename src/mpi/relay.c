@@ -58,7 +58,7 @@ static bool read_peers(struct pp_relay *r)
         if (p && p->lost) {
             pp__peers_late(r, (uint32_t)pi);
         } else if (p && !p->gone) {
-            p->last_heard = r->t->now(r->t);
+            p->heard_at = r->watch.watched;
             if (m.tag == TAG_REPORT && !m.data && m.len) {
                 snprintf(p->doomed, sizeof p->doomed, "no memory for its report");
                 p->retire = true;
@@ -126,9 +126,10 @@ static void *relay_main(void *arg)
     prctl(PR_SET_TIMERSLACK, 1000UL); /* its short naps are meant: no 50 us of slack on each */
     for (;;) {
         uint32_t seen = atomic_load(&r->wake_seq);
+        pp__pace_watch(&r->watch, r->t->now(r->t), r->tm.heartbeat_ns);
         bool moved = read_peers(r);
-        moved |= pp__results_land(r);
         pp__peers_check(r);
+        moved |= pp__results_land(r);
         int sig = atomic_exchange(&r->terminate_sig, 0);
         pthread_mutex_lock(&pool->lock);
         if (pool->broken) {
@@ -249,14 +250,14 @@ static int greet(struct pp_relay *r)
         struct wire_hello h;
         struct pp_reader rd = {m.data, m.len, 0};
         int pi = peer_of(r, m.src);
-        bool hello = m.tag == TAG_HELLO && pi >= 0 && !r->peers[pi].last_heard && pp__read_into(&rd, &h, sizeof h);
+        bool hello = m.tag == TAG_HELLO && pi >= 0 && !r->peers[pi].greeted && pp__read_into(&rd, &h, sizeof h);
         free(m.data);
         if (!hello)
             continue;
         struct pp_peer *p = &r->peers[pi];
         p->nworkers = h.nworkers <= PP_MAX_WORKERS ? h.nworkers : 0;
         p->workers_started = p->workers_alive = p->nworkers;
-        p->last_heard = r->t->now(r->t);
+        p->greeted = true;
         if (!h.table_ok)
             rc = PP_EINVAL;
         if (h.cpus == 1 && h.nworkers > 1)

@@ -58,8 +58,9 @@ struct pp_peer {
     uint32_t nworkers, base; /* its pool's size; its first worker's number in the cluster pool */
     uint32_t inflight;       /* jobs it holds */
     uint64_t inflight_bytes; /* their arguments */
-    uint64_t last_heard, fenced_at; /* transport clock */
-    bool lost, gone;                /* declared lost; said goodbye */
+    uint64_t heard_at;  /* the relay's time on watch when it last heard from it */
+    uint64_t fenced_at; /* transport clock: when it was last told it was dropped */
+    bool greeted, lost, gone;       /* said hello; declared lost; said goodbye */
     struct pp_bytes batch;          /* tasks to send: u32 count, pad, records */
     uint32_t count;
     struct pp_out *outs; /* arguments that follow the batch on the large lane */
@@ -89,6 +90,7 @@ struct pp_relay {
     bool exit_sent, broken_seen;
     uint64_t run_ns;    /* tasks' recent run time (moving average; 0: none yet) */
     uint64_t pinged_at; /* transport clock */
+    struct pp_watch watch; /* silence is measured on it */
     struct pp_pace pace;
     unsigned ranks_lost, ranks_bound;
     unsigned dropped; /* lost agents that were dropped (silent, or unreachable), not retired */

@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ struct agent_thread {
     struct pp_modtab tab;
     struct pp_timing tm;
     enum pp_agent_end end;
+    _Atomic bool ended;
 };
 
 struct cluster {
@@ -59,6 +61,7 @@ static void *agent_main(void *arg)
     struct agent_thread *a = arg;
     a->end = pp__agent_run(a->t, a->pool, &a->tab, &a->tm);
     pp__modtab_free(&a->tab);
+    atomic_store(&a->ended, true);
     return NULL;
 }
 
@@ -182,21 +185,22 @@ struct spoke {
     struct pp_local_net *net;
     int rank;
     uint64_t before;
+    _Atomic bool *ended; /* NULL: the relay */
 };
 
 static bool has_spoken(void *ud)
 {
     struct spoke *s = ud;
-    return pp__local_sent(s->net, s->rank) > s->before;
+    return pp__local_sent(s->net, s->rank) > s->before || (s->ended && atomic_load(s->ended));
 }
 
 /* Moves the clock one heartbeat, then waits until every rank of live has
-   spoken (a heartbeat, a ping) since. */
+   spoken (a heartbeat, a ping) since, or ended. */
 static void step(struct cluster *c, const bool *live)
 {
     struct spoke s[AGENTS + 1];
     for (int r = 0; r <= AGENTS; r++)
-        s[r] = (struct spoke){c->net, r, pp__local_sent(c->net, r)};
+        s[r] = (struct spoke){c->net, r, pp__local_sent(c->net, r), r ? &c->a[r].ended : NULL};
     pp__local_advance(c->net, c->tm.heartbeat_ns);
     for (int r = 0; r <= AGENTS; r++)
         if (live[r])
@@ -445,7 +449,8 @@ static void check_big_to_lost_agent(void)
     pp__local_cut(c.net, 2); /* it will never read that it was dropped */
     pp__local_stop(c.net, 2, false);
     open_gate(2, 8);
-    pp__local_advance(c.net, c.tm.master_lost_ns); /* and hears nothing for that long */
+    for (uint64_t t = 0; t <= c.tm.master_lost_ns; t += c.tm.heartbeat_ns) /* it hears nothing for that long */
+        step(&c, (bool[]){false, false, true, false});
     cluster_down(&c, (enum pp_agent_end[]){PP_AGENT_DONE, PP_AGENT_DONE, PP_AGENT_ORPHANED, PP_AGENT_DONE});
 }
 
@@ -460,7 +465,8 @@ static void check_lost_master(void)
     struct start_rec started[2 * AGENTS];
     up_gated(&c, fs, N, started);
     pp__local_cut(c.net, 0);
-    pp__local_advance(c.net, c.tm.master_lost_ns);
+    for (uint64_t t = 0; t <= c.tm.master_lost_ns; t += c.tm.heartbeat_ns)
+        step(&c, (bool[]){false, true, true, true});
     for (int r = 1; r <= AGENTS; r++) {
         pthread_join(c.a[r].th, NULL);
         EXPECT(c.a[r].end == PP_AGENT_ORPHANED);
