@@ -230,6 +230,12 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
         job.chunk = n;
     uint64_t deadline = o.timeout > 0 ? pp__deadline_after(o.timeout) : PP_FOREVER; /* huge: for ever */
     size_t window = 8 * (size_t)pool->nworkers + 8;
+    if (pool->remote && pool->remote->window) { /* a remote backend's runners need more (pool.h) */
+        pthread_mutex_lock(&pool->lock);
+        size_t far = pool->remote->window(pool->remote, ITEMS_AT + job.chunk * item_size);
+        pthread_mutex_unlock(&pool->lock);
+        window = far > window ? far : window;
+    }
     struct inflight *q = calloc(window, sizeof *q);
     if (!q)
         return PP_ENOMEM;
