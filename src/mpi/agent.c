@@ -371,9 +371,9 @@ static int read_master(struct agent *a, bool *alone)
 static uint64_t next_nap(struct agent *a)
 {
     size_t running = a->q.unreported;
-    bool due = running && running < a->nworkers && a->run_ns <= PP_POLL_BUDGET_NS;
+    bool due = running && a->run_ns <= PP_POLL_BUDGET_NS;
     uint64_t cap = a->nlandings || a->t->sending(a->t) ? PP_SENDING_NAP_NS : running ? PP_BUSY_NAP_NS : PP_IDLE_NAP_NS;
-    return pp__pace_nap(&a->pace, due, cap);
+    return pp__pace_nap(&a->pace, due, running < a->nworkers, cap);
 }
 
 static int serve(struct agent *a, bool *alone)

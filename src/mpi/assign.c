@@ -46,6 +46,16 @@ uint32_t pp__assign_most(uint32_t nworkers)
     return 2 * nworkers > WINDOW_MAX ? 2 * nworkers : WINDOW_MAX;
 }
 
+size_t pp__assign_feed(const struct pp_relay *r, uint64_t task_bytes)
+{
+    size_t most = 0;
+    for (uint32_t i = 0; i < r->npeers; i++)
+        if (!r->peers[i].lost && !r->peers[i].gone)
+            most += pp__assign_most(r->peers[i].nworkers);
+    uint64_t fit = WINDOW_BYTES / (task_bytes ? task_bytes : 1);
+    return 2 * most < fit ? 2 * most : (size_t)fit;
+}
+
 static struct pp_peer *roomiest(struct pp_relay *r)
 {
     struct pp_peer *best = NULL;

@@ -20,5 +20,10 @@ void pp__assign_send(struct pp_relay *r);
 uint32_t pp__assign_window(const struct pp_relay *r, const struct pp_peer *p);
 /* The largest window an agent of nworkers workers may get. */
 uint32_t pp__assign_most(uint32_t nworkers);
+/* How many tasks with task_bytes of argument a caller (pp_map) keeps in
+   flight: twice what the live agents' windows hold at their fastest pace
+   (half of it waits in the backlog, ready), within WINDOW_BYTES of
+   arguments. */
+size_t pp__assign_feed(const struct pp_relay *r, uint64_t task_bytes);
 
 #endif

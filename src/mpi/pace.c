@@ -24,14 +24,14 @@ void pp__pace_event(struct pp_pace *p)
     p->active_at = pp__now_ns();
 }
 
-uint64_t pp__pace_nap(const struct pp_pace *p, bool due, uint64_t cap_ns)
+uint64_t pp__pace_nap(const struct pp_pace *p, bool due, bool free_core, uint64_t cap_ns)
 {
     uint64_t idle = pp__now_ns() - p->active_at;
-    if (due && idle < PP_POLL_BUDGET_NS)
+    if (free_core && (idle < PP_SPIN_NS || (due && idle < PP_POLL_BUDGET_NS)))
         return 0;
     uint64_t nap = idle / PP_NAP_SHARE;
-    if (nap < 1000)
-        nap = 1000; /* a real nap: the core goes to whatever else wants it */
+    if (nap < PP_MIN_NAP_NS)
+        nap = PP_MIN_NAP_NS;
     return nap > cap_ns ? cap_ns : nap;
 }
 

@@ -33,12 +33,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define PP_SPIN_NS        50000ull    /* poll this long after any event (the next often follows) */
 #define PP_POLL_BUDGET_NS 2000000ull  /* poll this long after an event, at most, while a result is due */
 #define PP_BUSY_NAP_NS    1000000ull  /* longest nap while tasks are out */
 #define PP_IDLE_NAP_NS    20000000ull /* and while none are: a task after a pause waits this long at most */
 #define PP_SENDING_NAP_NS 20000ull    /* longest nap while a large transfer moves */
 #define PP_CALLBACK_NAP_NS 200000ull  /* an agent napping this long asks its pool to wake it on a completion */
 #define PP_NAP_SHARE      8           /* a nap is this share of the time idle so far */
+#ifndef PP_MIN_NAP_NS
+#define PP_MIN_NAP_NS     20000ull    /* and this long at least: every worker is busy, results come in bulk */
+#endif
 
 struct pp_timing {
     uint64_t heartbeat_ns;    /* each side speaks at least this often */
@@ -70,9 +74,10 @@ struct pp_watch {
 
 /* Work moved (tasks, results; not heartbeats): the back-off starts over. */
 void pp__pace_event(struct pp_pace *p);
-/* How long to nap before the next look: 0 to poll. due: a result is due
-   and a core is free for polling; cap_ns: the longest nap. */
-uint64_t pp__pace_nap(const struct pp_pace *p, bool due, uint64_t cap_ns);
+/* How long to nap before the next look: 0 to poll. due: tasks are out and
+   the recent ones were short; free_core: a worker is idle (polling takes
+   nobody's core); cap_ns: the longest nap. */
+uint64_t pp__pace_nap(const struct pp_pace *p, bool due, bool free_core, uint64_t cap_ns);
 /* Naps ns (0: yields the core). */
 void pp__pace_sleep(uint64_t ns);
 /* A look at the network at clock `now`: returns the time on watch, the gap

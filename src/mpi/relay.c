@@ -114,9 +114,9 @@ static uint64_t next_nap(struct pp_relay *r)
             free_workers += p->nworkers - p->inflight;
         landing |= p->narrivals > 0;
     }
-    bool due = out && free_workers && r->run_ns <= PP_POLL_BUDGET_NS;
+    bool due = out && r->run_ns <= PP_POLL_BUDGET_NS;
     uint64_t cap = landing || r->t->sending(r->t) ? PP_SENDING_NAP_NS : out ? PP_BUSY_NAP_NS : PP_IDLE_NAP_NS;
-    return pp__pace_nap(&r->pace, due, cap);
+    return pp__pace_nap(&r->pace, due, free_workers > 0, cap);
 }
 
 static void *relay_main(void *arg)
@@ -202,6 +202,11 @@ static void relay_stats(struct pp_remote *remote, pp_stats *out)
     }
     out->ranks_lost = r->ranks_lost;
     out->ranks_bound = r->ranks_bound;
+}
+
+static size_t relay_window(struct pp_remote *remote, uint64_t task_bytes)
+{
+    return pp__assign_feed((struct pp_relay *)remote, task_bytes);
 }
 
 static void relay_free(struct pp_relay *r)
@@ -290,8 +295,11 @@ static int start(struct pp_relay *r, const pp_config *config)
         return PP_ENOMEM;
     for (uint32_t j = 0; j < r->njobs; j++)
         r->free_jobs[r->nfree++] = r->njobs - 1 - j;
-    r->ops = (struct pp_remote){.wake = relay_wake, .terminate = relay_terminate, .stop = relay_stop,
-                                .stats = relay_stats};
+    r->ops = (struct pp_remote){.wake = relay_wake,
+                                .terminate = relay_terminate,
+                                .stop = relay_stop,
+                                .stats = relay_stats,
+                                .window = relay_window};
     rc = pp__pool_create_remote(&r->pool, config, total, &r->ops);
     if (rc != PP_OK)
         return rc;
