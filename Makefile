@@ -184,9 +184,10 @@ test-mpi: $(MPI_TEST)
 	  echo "processes left after 10 s:"; pgrep -ax $(notdir $(MPI_TEST)); exit 1
 
 # The cluster suite under Slurm: a one-node Slurm (slurm-wlm, munge; installed
-# when missing) in a temporary folder, the suite under srun --mpi=pmix, and the
-# lost-agent check under salloc + mpirun --enable-recovery; the daemons are
-# stopped by pid and the folder removed (test/mpi/slurm.sh).
+# when missing) in a temporary folder, the suite and the stopped-agent check
+# under srun --mpi=pmix, and the lost-agent check under salloc + mpirun
+# --enable-recovery; the daemons are stopped by pid and the folder removed
+# (test/mpi/slurm.sh).
 test-slurm: $(MPI_TEST)
 	@if ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then echo "procpool: installing slurm-wlm munge"; \
 	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
