@@ -212,9 +212,11 @@ bench-mpi: $(BUILD)/bench/mpi_bench
 # Sanitizer and valgrind runs of the whole suite, each in its own build tree.
 asan:
 	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/test/procpool_tests $(BUILD)/asan/test/torture
+	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/test/procpool_tests $(BUILD)/asan/test/torture \
+	  $(BUILD)/asan/test/cluster_tests
 	$(ASAN_ENV) $(BUILD)/asan/test/procpool_tests $(TEST_ARGS)
 	$(ASAN_ENV) $(BUILD)/asan/test/torture --seeds 6 --quiet
+	$(ASAN_ENV) $(BUILD)/asan/test/cluster_tests
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:handle_abort=0 \
   LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp UBSAN_OPTIONS=print_stacktrace=1
 
@@ -229,6 +231,8 @@ $(TSAN_BIN): $(TESTS) test/helpers.h test/procinfo.h test/tsan/runner.c test/tsa
 
 tsan: $(TSAN_BIN)
 	TSAN_OPTIONS="halt_on_error=1 die_after_fork=0 handle_segv=0" setarch -R $(TSAN_BIN) $(TEST_ARGS)
+	$(MAKE) BUILD=$(BUILD)/tsan CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS=-fsanitize=thread $(BUILD)/tsan/test/cluster_tests
+	TSAN_OPTIONS="halt_on_error=1 die_after_fork=0 handle_segv=0" setarch -R $(BUILD)/tsan/test/cluster_tests
 
 valgrind: $(TEST_BIN)
 	valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --suppressions=test/valgrind.supp \
@@ -239,7 +243,7 @@ lint: $(LIB)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
 	  --suppress=missingIncludeSystem --suppress=preprocessorErrorDirective:src/shm.c -Iinclude src
 	clang-tidy --quiet $(SRC) -- -std=c11 $(CPPFLAGS)
-	@# the cluster layer when mpicc is here; MPI-Checker cannot follow requests kept in a list (chan.c)
+	@# the cluster layer when mpicc is here; MPI-Checker cannot follow requests kept in a list (transport_mpi.c)
 	if command -v $(MPICC) >/dev/null; then clang-tidy --quiet --checks=-clang-analyzer-optin.mpi.MPI-Checker $(MPI_SRC) -- \
 	  -std=c11 $(CPPFLAGS) $$($(MPICC) --showme:compile); fi
 

@@ -335,13 +335,14 @@ int pp__relay_start(struct pp_transport *t, struct pp_modtab *tab, const pp_conf
         r->peers = calloc(r->npeers, sizeof *r->peers);
         packed = r->peers ? pp__modtab_pack(tab, &len) : NULL;
     }
-    if (!packed)
+    bool ready = packed != NULL; /* r and its peers too */
+    if (!ready)
         len = 0; /* tells the agents to give up */
     int rc = t->bcast(t, &packed, &len);
     free(packed);
-    if (rc == PP_OK)
-        rc = len ? PP_OK : PP_ENOMEM;
-    if (rc == PP_OK) {
+    if (rc == PP_OK && !ready)
+        rc = PP_ENOMEM;
+    if (rc == PP_OK && r && r->peers) {
         for (uint32_t i = 0; i < r->npeers; i++)
             r->peers[i].rank = (int)i + 1;
         rc = start(r, config);

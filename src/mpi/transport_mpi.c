@@ -236,7 +236,7 @@ static int tp_bcast(struct pp_transport *t, void **buf, size_t *len)
         *len = 0;
         *buf = n ? malloc(n) : NULL;
     }
-    char nowhere;
+    char nowhere = 0;
     void *into = *buf ? *buf : &nowhere; /* no memory: still take part, then report none */
     if (n && MPI_Bcast(into, *buf ? (int)n : 0, MPI_BYTE, 0, m->msgs) != MPI_SUCCESS)
         return PP_ESYS;
@@ -288,8 +288,11 @@ int pp__mpi_open(int *argc, char ***argv, struct pp_transport **out)
         return PP_ESYS;
     struct mpi_transport *m = calloc(1, sizeof *m);
     if (!m || provided < MPI_THREAD_SERIALIZED || MPI_Comm_dup(MPI_COMM_WORLD, &m->msgs) != MPI_SUCCESS ||
-        MPI_Comm_dup(MPI_COMM_WORLD, &m->bigs) != MPI_SUCCESS)
+        MPI_Comm_dup(MPI_COMM_WORLD, &m->bigs) != MPI_SUCCESS) {
         MPI_Abort(MPI_COMM_WORLD, 1); /* the other ranks wait in collectives that would never come */
+        free(m);
+        return PP_ESYS; /* not reached */
+    }
     MPI_Comm_set_errhandler(m->msgs, MPI_ERRORS_RETURN);
     MPI_Comm_set_errhandler(m->bigs, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &m->t.rank);
