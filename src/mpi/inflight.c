@@ -75,7 +75,7 @@ void pp__inflight_started(struct pp_inflight *q, void (*told)(void *ud, uint64_t
 }
 
 /* Counts entry i reported and takes it off the unreported list. */
-static uint32_t report(struct pp_inflight *q, uint32_t i)
+static uint32_t mark_reported(struct pp_inflight *q, uint32_t i)
 {
     struct pp_inflight_entry *e = &q->e[i];
     e->reported = true;
@@ -113,13 +113,13 @@ uint32_t pp__inflight_next_done(struct pp_inflight *q, size_t scan)
             break;
         q->e[i].fired = true;
         if (!q->e[i].reported)
-            return report(q, i);
+            return mark_reported(q, i);
         maybe_release(q, i);
     }
     size_t k = 0;
     for (uint32_t i = q->head; i != PP_NO_ENTRY && k < scan; i = q->e[i].next, k++)
         if (pp_future_done(q->e[i].f))
-            return report(q, i);
+            return mark_reported(q, i);
     return PP_NO_ENTRY;
 }
 

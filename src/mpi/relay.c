@@ -79,11 +79,12 @@ static bool read_peers(struct pp_relay *r)
 }
 
 /* A broken pool: what agents still run ends (pool->lock held). A task whose
-   argument is still being sent ends in a later round. */
+   argument is still being sent ends in a later round, one whose result is
+   arriving when it lands. */
 static void fail_all(struct pp_relay *r)
 {
     for (uint32_t j = 0; j < r->njobs; j++)
-        if (r->jobs[j].f && !r->jobs[j].sending)
+        if (r->jobs[j].f && !r->jobs[j].sending && !r->jobs[j].arriving)
             pp__job_fail(r, j, PP_EBROKEN, "the pool is broken", NULL);
 }
 

@@ -32,6 +32,7 @@ struct pp_job {
     uint32_t gen, peer;
     bool started;   /* the agent reported its start */
     bool sending;   /* its argument is still being sent, from the arena */
+    bool arriving;  /* its result waits as an arrival (results.c) */
 };
 
 /* A result that waits: for its bytes on the large lane, or for its

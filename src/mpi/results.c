@@ -75,6 +75,8 @@ static bool take_result(struct pp_relay *r, uint32_t pi, const struct wire_resul
         return false;
     struct pp_arrival *a = &p->arrivals[p->narrivals++];
     *a = (struct pp_arrival){.job = j, .w = *w};
+    if (j != PP_NO_JOB)
+        r->jobs[j].arriving = true;
     snprintf(a->msg, sizeof a->msg, "%s", msg ? msg : "");
     if (!w->big && w->len && !(a->copy = malloc((size_t)w->len))) {
         a->w.status = a->w.status == PP_OK ? PP_ENOMEM : a->w.status;
@@ -129,7 +131,7 @@ bool pp__results_read(struct pp_relay *r, uint32_t pi, const struct pp_msg *m)
 }
 
 /* Posts arrival a's receive (lock not held); false when the transport failed. */
-static bool post(struct pp_relay *r, struct pp_peer *p, struct pp_arrival *a)
+static bool post_receive(struct pp_relay *r, struct pp_peer *p, struct pp_arrival *a)
 {
     void *room = NULL;
     if (a->job != PP_NO_JOB) {
@@ -182,7 +184,7 @@ bool pp__results_land(struct pp_relay *r)
             if (a->w.big && !a->in && posting) {
                 if (a->job != PP_NO_JOB && r->jobs[a->job].sending)
                     posting = false; /* later payloads must not be matched before this one */
-                else if (!post(r, p, a))
+                else if (!post_receive(r, p, a))
                     snprintf(p->doomed, sizeof p->doomed, "the transport could not receive from it");
             }
             if ((!a->w.big || a->in) && !p->doomed[0] && land_one(r, pi, a)) {

@@ -64,7 +64,7 @@ static void release_now(struct pp_release r)
         r.fn(r.ud);
 }
 
-static int post(struct mpi_transport *m, int dest, int tag, void *buf, uint64_t n, bool big,
+static int post_send(struct mpi_transport *m, int dest, int tag, void *buf, uint64_t n, bool big,
                 struct pp_release release)
 {
     if (!pp__grow((void **)&m->sends, m->nsends + 1, &m->cap, sizeof *m->sends))
@@ -90,7 +90,7 @@ static int tp_send(struct pp_transport *t, int dest, int tag, void *buf, uint64_
         do { /* a message is one piece; a payload, as many as it takes */
             uint64_t n = len - at < PIECE ? len - at : PIECE;
             bool last = at + n == len;
-            rc = post(m, dest, tag, (char *)buf + at, n, big, last ? release : (struct pp_release){0});
+            rc = post_send(m, dest, tag, (char *)buf + at, n, big, last ? release : (struct pp_release){0});
             at += n;
         } while (rc == PP_OK && at < len);
     }
