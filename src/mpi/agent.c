@@ -64,10 +64,10 @@ struct agent {
     size_t nlandings, landings_cap;
     struct pp_msg *inbox; /* a round's messages */
     size_t ninbox, inbox_cap;
-    uint64_t last_sent;     /* transport clock */
-    uint64_t heard_at;      /* time on watch when the master last spoke */
-    struct pp_watch watch;  /* the master's silence is measured on it */
-    uint64_t run_ns;                /* recent tasks' run time (moving average; 0: none yet) */
+    uint64_t last_sent;    /* transport clock */
+    uint64_t heard_at;     /* time on watch when the master last spoke */
+    struct pp_watch watch; /* the master's silence is measured on it */
+    uint64_t run_ns;       /* recent tasks' run time (moving average; 0: none yet) */
     struct pp_pace pace;
     bool moved;  /* tasks came this round */
     bool failed; /* out of memory for a record, or a malformed message */
@@ -90,11 +90,13 @@ static void big_sent(void *ud)
 /* Adds a result record; data (r.len bytes) goes inline, or, past
    WIRE_INLINE, on the large lane from the future of entry (which then
    stays held until it is sent). */
-static void add_result(struct agent *a, struct wire_result r, const char *msg, const void *data, uint32_t entry)
+static void add_result(struct agent *a, struct wire_result r, const char *msg, const void *data,
+                       uint32_t entry)
 {
     r.msg_len = msg ? (uint32_t)strnlen(msg, PP_MESSAGE_MAX) : 0;
     if (r.len > WIRE_INLINE) {
-        if (entry != PP_NO_ENTRY && pp__grow((void **)&a->bigs, a->nbigs + 1, &a->bigs_cap, sizeof *a->bigs)) {
+        if (entry != PP_NO_ENTRY &&
+            pp__grow((void **)&a->bigs, a->nbigs + 1, &a->bigs_cap, sizeof *a->bigs)) {
             a->bigs[a->nbigs++] = (struct big_out){entry, data, r.len};
             pp__inflight_sending(&a->q, entry, true);
             r.big = 1;
@@ -257,7 +259,8 @@ static void submit_task(struct agent *a, const struct wire_task *t, const void *
    for the landing was made before the message was read. */
 static void take_big(struct agent *a, const struct wire_task *t)
 {
-    struct landing l = {.t = *t, .buf = a->pool && t->arg_len <= SIZE_MAX ? pp_buffer_alloc(a->pool, t->arg_len) : NULL};
+    struct landing l = {
+        .t = *t, .buf = a->pool && t->arg_len <= SIZE_MAX ? pp_buffer_alloc(a->pool, t->arg_len) : NULL};
     int rc = a->t->recv_big(a->t, 0, l.buf, t->arg_len, &l.in);
     if (rc != PP_OK) { /* the payloads after it would land in the wrong places */
         if (l.buf)
@@ -348,8 +351,7 @@ static int read_master(struct agent *a, bool *alone)
         else if (end == -1 && in->tag == TAG_TASKS) {
             take_tasks(a, in);
             a->moved = true;
-        }
-        else if (in->tag == TAG_CTRL && pp__read_into(&r, &c, sizeof c) && end == -1) {
+        } else if (in->tag == TAG_CTRL && pp__read_into(&r, &c, sizeof c) && end == -1) {
             if (c.op == CTRL_TERMINATE && c.arg > 0 && c.arg < NSIG && a->pool)
                 pp_pool_terminate(a->pool, c.arg);
             else if (c.op == CTRL_EXIT) {
@@ -372,7 +374,9 @@ static uint64_t next_nap(struct agent *a)
 {
     size_t running = a->q.unreported;
     bool due = running && a->run_ns <= PP_POLL_BUDGET_NS;
-    uint64_t cap = a->nlandings || a->t->sending(a->t) ? PP_SENDING_NAP_NS : running ? PP_BUSY_NAP_NS : PP_IDLE_NAP_NS;
+    uint64_t cap = a->nlandings || a->t->sending(a->t) ? PP_SENDING_NAP_NS
+                   : running                           ? PP_BUSY_NAP_NS
+                                                       : PP_IDLE_NAP_NS;
     return pp__pace_nap(&a->pace, due, running < a->nworkers, cap);
 }
 
@@ -424,7 +428,7 @@ static void end_agent(struct agent *a, int end, bool alone)
     bool orderly = end == PP_AGENT_DONE;
     if (orderly)
         drain_sends(a); /* large results are read from the pool's memory */
-    if (a->pool) /* not orderly: at once, its tasks run elsewhere now; orderly: none is left */
+    if (a->pool)        /* not orderly: at once, its tasks run elsewhere now; orderly: none is left */
         pp_pool_terminate(a->pool, SIGKILL);
     for (size_t k = 0; k < a->nlandings; k++) /* arguments that will never be used */
         if (a->t->big_abandon(a->t, a->landings[k].in) && a->landings[k].buf)
@@ -460,7 +464,8 @@ static bool greet(struct agent *a, struct pp_modtab *tab)
     cpu_set_t set;
     struct wire_hello h = {.nworkers = a->nworkers,
                            .table_ok = ok == 1,
-                           .cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? (uint32_t)CPU_COUNT(&set) : 0,
+                           .cpus =
+                               sched_getaffinity(0, sizeof set, &set) == 0 ? (uint32_t)CPU_COUNT(&set) : 0,
                            .pid = (int32_t)getpid()};
     return a->t->send(a->t, 0, TAG_HELLO, &h, sizeof h, false, (struct pp_release){0}) == PP_OK;
 }

@@ -94,7 +94,8 @@ static bool pack(struct pp_relay *r, struct pp_peer *p, pp_future *f)
                           .big = len > WIRE_INLINE};
     struct pp_outcome fail = {.status = PP_EINVAL, .worker = -1};
     if (pp__fn_encode(&r->tab, spec->fn, &t.fn_module, &t.fn_off) != PP_OK) {
-        fail.message = "the task's function lies in no module the agents know (one loaded after pp_mpi_init?)";
+        fail.message =
+            "the task's function lies in no module the agents know (one loaded after pp_mpi_init?)";
         pp__settle_taken(r->pool, f, &fail);
         return false;
     }
@@ -106,7 +107,8 @@ static bool pack(struct pp_relay *r, struct pp_peer *p, pp_future *f)
     pp__bytes_put(&p->batch, &t, sizeof t);
     if (!t.big)
         pp__bytes_put(&p->batch, arg, len);
-    if (p->batch.failed || (t.big && !pp__grow((void **)&p->outs, p->nouts + 1, &p->outs_cap, sizeof *p->outs))) {
+    if (p->batch.failed ||
+        (t.big && !pp__grow((void **)&p->outs, p->nouts + 1, &p->outs_cap, sizeof *p->outs))) {
         p->batch.len = mark;
         p->batch.failed = false;
         fail.status = PP_ENOMEM;

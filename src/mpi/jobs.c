@@ -25,7 +25,8 @@ uint32_t pp__job_of(const struct pp_relay *r, uint64_t id, uint32_t peer)
 uint32_t pp__job_new(struct pp_relay *r, pp_future *f, uint32_t peer, uint64_t bytes, bool sending)
 {
     uint32_t j = r->free_jobs[--r->nfree];
-    r->jobs[j] = (struct pp_job){.f = f, .bytes = bytes, .gen = r->jobs[j].gen, .peer = peer, .sending = sending};
+    r->jobs[j] =
+        (struct pp_job){.f = f, .bytes = bytes, .gen = r->jobs[j].gen, .peer = peer, .sending = sending};
     r->peers[peer].inflight++;
     r->peers[peer].inflight_bytes += bytes;
     return j;

@@ -33,16 +33,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PP_SPIN_NS        50000ull    /* poll this long after any event (the next often follows) */
-#define PP_POLL_BUDGET_NS 2000000ull  /* poll this long after an event, at most, while a result is due */
-#define PP_BUSY_NAP_NS    1000000ull  /* longest nap while tasks are out */
-#define PP_IDLE_NAP_NS    20000000ull /* and while none are: a task after a pause waits this long at most */
-#define PP_SENDING_NAP_NS 20000ull    /* longest nap while a large transfer moves */
-#define PP_CALLBACK_NAP_NS 200000ull  /* an agent napping this long asks its pool to wake it on a completion */
-#define PP_NAP_SHARE      8           /* a nap is this share of the time idle so far */
-#ifndef PP_MIN_NAP_NS
-#define PP_MIN_NAP_NS     20000ull    /* and this long at least: every worker is busy, results come in bulk */
-#endif
+#define PP_SPIN_NS         50000ull    /* poll this long after any event (the next often follows) */
+#define PP_POLL_BUDGET_NS  2000000ull  /* poll this long after an event, at most, while a result is due */
+#define PP_BUSY_NAP_NS     1000000ull  /* longest nap while tasks are out */
+#define PP_IDLE_NAP_NS     20000000ull /* and while none are: a task after a pause waits this long at most */
+#define PP_SENDING_NAP_NS  20000ull    /* longest nap while a large transfer moves */
+#define PP_CALLBACK_NAP_NS 200000ull   /* an agent napping this long has completions wake it */
+#define PP_NAP_SHARE       8           /* a nap is this share of the time idle so far */
+#define PP_MIN_NAP_NS      20000ull    /* and this long at least: every worker is busy, results come in bulk */
 
 struct pp_timing {
     uint64_t heartbeat_ns;    /* each side speaks at least this often */

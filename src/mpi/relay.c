@@ -256,7 +256,8 @@ static int greet(struct pp_relay *r)
         struct wire_hello h;
         struct pp_reader rd = {m.data, m.len, 0};
         int pi = peer_of(r, m.src);
-        bool hello = m.tag == TAG_HELLO && pi >= 0 && !r->peers[pi].greeted && pp__read_into(&rd, &h, sizeof h);
+        bool hello =
+            m.tag == TAG_HELLO && pi >= 0 && !r->peers[pi].greeted && pp__read_into(&rd, &h, sizeof h);
         free(m.data);
         if (!hello)
             continue;

@@ -30,9 +30,9 @@ struct pp_job {
     pp_future *f;   /* NULL: free */
     uint64_t bytes; /* its argument's */
     uint32_t gen, peer;
-    bool started;   /* the agent reported its start */
-    bool sending;   /* its argument is still being sent, from the arena */
-    bool arriving;  /* its result waits as an arrival (results.c) */
+    bool started;  /* the agent reported its start */
+    bool sending;  /* its argument is still being sent, from the arena */
+    bool arriving; /* its result waits as an arrival (results.c) */
 };
 
 /* A result that waits: for its bytes on the large lane, or for its
@@ -56,13 +56,13 @@ struct pp_out {
 /* The relay's view of one agent. */
 struct pp_peer {
     int rank;
-    uint32_t nworkers, base; /* its pool's size; its first worker's number in the cluster pool */
-    uint32_t inflight;       /* jobs it holds */
-    uint64_t inflight_bytes; /* their arguments */
-    uint64_t heard_at;  /* the relay's time on watch when it last heard from it */
-    uint64_t fenced_at; /* transport clock: when it was last told it was dropped */
-    bool greeted, lost, gone;       /* said hello; declared lost; said goodbye */
-    struct pp_bytes batch;          /* tasks to send: u32 count, pad, records */
+    uint32_t nworkers, base;  /* its pool's size; its first worker's number in the cluster pool */
+    uint32_t inflight;        /* jobs it holds */
+    uint64_t inflight_bytes;  /* their arguments */
+    uint64_t heard_at;        /* the relay's time on watch when it last heard from it */
+    uint64_t fenced_at;       /* transport clock: when it was last told it was dropped */
+    bool greeted, lost, gone; /* said hello; declared lost; said goodbye */
+    struct pp_bytes batch;    /* tasks to send: u32 count, pad, records */
     uint32_t count;
     struct pp_out *outs; /* arguments that follow the batch on the large lane */
     size_t nouts, outs_cap;
@@ -89,8 +89,8 @@ struct pp_relay {
     _Atomic uint32_t wake_seq, asleep;
     _Atomic int terminate_sig;
     bool exit_sent, broken_seen;
-    uint64_t run_ns;    /* tasks' recent run time (moving average; 0: none yet) */
-    uint64_t pinged_at; /* transport clock */
+    uint64_t run_ns;       /* tasks' recent run time (moving average; 0: none yet) */
+    uint64_t pinged_at;    /* transport clock */
     struct pp_watch watch; /* silence is measured on it */
     struct pp_pace pace;
     unsigned ranks_lost, ranks_bound;

@@ -52,11 +52,11 @@ struct pp_big_in { /* a receive waiting for its payload */
 struct endpoint {
     struct pp_transport t; /* first: handed out as a pp_transport */
     struct pp_local_net *net;
-    struct queued *head, *tail;     /* messages to it */
-    struct node *payloads;          /* payloads to it, in the order sent */
-    struct node *posted;            /* its receives, in the order posted */
-    struct payload *finished;       /* its own payloads whose releases are due */
-    size_t sending;                 /* its payloads not yet finished */
+    struct queued *head, *tail; /* messages to it */
+    struct node *payloads;      /* payloads to it, in the order sent */
+    struct node *posted;        /* its receives, in the order posted */
+    struct payload *finished;   /* its own payloads whose releases are due */
+    size_t sending;             /* its payloads not yet finished */
     bool stopped, waiting, cut, closed;
     uint64_t sent;
 };

@@ -65,7 +65,7 @@ static void release_now(struct pp_release r)
 }
 
 static int post_send(struct mpi_transport *m, int dest, int tag, void *buf, uint64_t n, bool big,
-                struct pp_release release)
+                     struct pp_release release)
 {
     if (!pp__grow((void **)&m->sends, m->nsends + 1, &m->cap, sizeof *m->sends))
         return PP_ENOMEM;
@@ -126,7 +126,8 @@ static int tp_poll(struct pp_transport *t, struct pp_msg *out)
         if (MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, m->msgs, &flag, &msg, &st) != MPI_SUCCESS || !flag)
             return 0;
         MPI_Get_count(&st, MPI_BYTE, &count);
-        m->in = (struct pp_msg){.src = st.MPI_SOURCE, .tag = st.MPI_TAG, .len = count > 0 ? (size_t)count : 0};
+        m->in =
+            (struct pp_msg){.src = st.MPI_SOURCE, .tag = st.MPI_TAG, .len = count > 0 ? (size_t)count : 0};
         m->in.data = m->in.len ? malloc(m->in.len) : NULL;
         static char nowhere; /* no memory: the message is consumed, and returned without its bytes */
         if (MPI_Imrecv(m->in.data ? (void *)m->in.data : &nowhere, m->in.data ? count : 0, MPI_BYTE, &msg,

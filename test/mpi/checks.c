@@ -194,7 +194,8 @@ void check_payloads(const char *prefix, pp_pool *pool, size_t max_payload)
     char name[64];
     snprintf(name, sizeof name, "payloads 0 B to %zu MiB, byte-exact", max_payload >> 20);
     begin(prefix, name, 240);
-    static const size_t all[] = {0, 1, 15, 16, 17, 255, 256, 257, 4096, 65536, 65537, 1 << 20, 16 << 20, 64 << 20};
+    static const size_t all[] = {0,   1,    15,    16,    17,      255,      256,
+                                 257, 4096, 65536, 65537, 1 << 20, 16 << 20, 64 << 20};
     size_t sizes[sizeof all / sizeof all[0]], K = 0;
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         if (all[k] <= max_payload)
@@ -349,7 +350,8 @@ void check_limits(const char *prefix, pp_pool *pool)
     EXPECT_RC(pp_submit_opts(pool, sleeper, &ms, sizeof ms, &(pp_task_opts){.deadline = 0.3}, &f), PP_OK);
     EXPECT_RC(pp_submit_opts(pool, spinner, NULL, 0, &(pp_task_opts){.cpu_limit = 0.2}, &g), PP_OK);
     long quick = 1;
-    EXPECT_RC(pp_submit_opts(pool, sleeper, &quick, sizeof quick, &(pp_task_opts){.deadline = 1e300}, &h), PP_OK);
+    EXPECT_RC(pp_submit_opts(pool, sleeper, &quick, sizeof quick, &(pp_task_opts){.deadline = 1e300}, &h),
+              PP_OK);
     const char *msg = NULL;
     EXPECT_RC(pp_future_exception(f, -1, NULL, &msg), PP_EDEADLINE);
     EXPECT(msg && strstr(msg, "deadline"));
@@ -456,7 +458,8 @@ void check_random(const char *prefix, pp_pool *pool, unsigned seed, int count)
         } else {
             int want[] = {PP_OK, PP_ETASK, PP_ECRASHED, PP_EDEADLINE, PP_OK};
             if (rc != want[as[i].kind])
-                fprintf(stderr, "FAIL %s: task %d kind %d ended %s\n", check_name, i, as[i].kind, pp_strerror(rc));
+                fprintf(stderr, "FAIL %s: task %d kind %d ended %s\n", check_name, i, as[i].kind,
+                        pp_strerror(rc));
             EXPECT(rc == want[as[i].kind]);
             const void *p;
             size_t n;
@@ -514,7 +517,8 @@ void check_stats(const char *prefix, pp_pool *pool, int killed)
     begin(prefix, "stats: the agents' workers counted", 30);
     pp_stats s;
     EXPECT_RC(pp_pool_stats(pool, &s), PP_OK);
-    EXPECT(s.submitted == s.completed + s.failed + s.crashed + s.cancelled + s.deadline_kills + 1 /* ELIMIT */);
+    EXPECT(s.submitted ==
+           s.completed + s.failed + s.crashed + s.cancelled + s.deadline_kills + 1 /* ELIMIT */);
     EXPECT(s.ranks_lost == 0 && s.ranks_bound == 0);
     /* every worker killed was replaced: the chaos's, check_crashes' 3, the
        deadline's, the limit's and the map's. The agents report their
@@ -598,4 +602,3 @@ void check_terminate(const char *prefix, pp_pool *pool)
     EXPECT_RC(pp_submit(pool, square, &i, sizeof i, &f), PP_ESHUTDOWN);
     pp_pool_destroy(pool);
 }
-

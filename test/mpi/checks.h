@@ -16,21 +16,21 @@
 
 extern const char *check_name;
 
-#define EXPECT(cond)                                                                          \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "FAIL %s: %s:%d: %s\n", check_name, __FILE__, __LINE__, #cond);  \
-            exit(1);                                                                          \
-        }                                                                                     \
+#define EXPECT(cond)                                                                                         \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "FAIL %s: %s:%d: %s\n", check_name, __FILE__, __LINE__, #cond);                  \
+            exit(1);                                                                                         \
+        }                                                                                                    \
     } while (0)
-#define EXPECT_RC(call, want)                                                                 \
-    do {                                                                                      \
-        int rc_ = (call);                                                                     \
-        if (rc_ != (want)) {                                                                  \
-            fprintf(stderr, "FAIL %s: %s:%d: %s = %s, want %s\n", check_name, __FILE__,       \
-                    __LINE__, #call, pp_strerror(rc_), pp_strerror(want));                    \
-            exit(1);                                                                          \
-        }                                                                                     \
+#define EXPECT_RC(call, want)                                                                                \
+    do {                                                                                                     \
+        int rc_ = (call);                                                                                    \
+        if (rc_ != (want)) {                                                                                 \
+            fprintf(stderr, "FAIL %s: %s:%d: %s = %s, want %s\n", check_name, __FILE__, __LINE__, #call,     \
+                    pp_strerror(rc_), pp_strerror(want));                                                    \
+            exit(1);                                                                                         \
+        }                                                                                                    \
     } while (0)
 
 /* Starts a check: prints its name (prefix: "mpi" or "local") and arms a

@@ -91,7 +91,8 @@ static void cluster_up(struct cluster *c)
     unsetenv("PP_TEST_RANK");
     struct pp_modtab tab;
     EXPECT_RC(pp__modtab_load(&tab), PP_OK);
-    EXPECT_RC(pp__relay_start(pp__local_endpoint(c->net, 0), &tab, &(pp_config){.max_workers = 2}, &c->tm, &c->pool),
+    EXPECT_RC(pp__relay_start(pp__local_endpoint(c->net, 0), &tab, &(pp_config){.max_workers = 2}, &c->tm,
+                              &c->pool),
               PP_OK);
     EXPECT(pp_pool_max_workers(c->pool) == 2 * AGENTS);
 }
@@ -244,7 +245,8 @@ static bool ended(void *ud)
     return true;
 }
 
-static const enum pp_agent_end all_done[AGENTS + 1] = {PP_AGENT_DONE, PP_AGENT_DONE, PP_AGENT_DONE, PP_AGENT_DONE};
+static const enum pp_agent_end all_done[AGENTS + 1] = {PP_AGENT_DONE, PP_AGENT_DONE, PP_AGENT_DONE,
+                                                       PP_AGENT_DONE};
 
 /* ---- gated tasks ----------------------------------------------------------------- */
 
@@ -386,7 +388,8 @@ static void check_stop_continue(void)
     }
     EXPECT(crashed == 2);
     for (int k = 0; k < 2 * AGENTS; k++) /* only what had started there crashed */
-        EXPECT((pp_future_exception(fs[started[k].index], 0, NULL, NULL) == PP_ECRASHED) == (started[k].rank == 2));
+        EXPECT((pp_future_exception(fs[started[k].index], 0, NULL, NULL) == PP_ECRASHED) ==
+               (started[k].rank == 2));
     /* a late report from rank 2, naming every job it could: dropped */
     pp_stats mid;
     EXPECT_RC(pp_pool_stats(c.pool, &mid), PP_OK);
@@ -409,12 +412,14 @@ static void check_stop_continue(void)
     c.a[2].th = 0;
     long v = 5;
     pp_future *f;
-    EXPECT_RC(pp_submit(c.pool, square, &v, sizeof v, &f), PP_OK); /* the relay has read the late report by then */
+    EXPECT_RC(pp_submit(c.pool, square, &v, sizeof v, &f),
+              PP_OK); /* the relay has read the late report by then */
     EXPECT(result_long(f) == 25);
     pp_future_release(f);
     pp_stats after;
     EXPECT_RC(pp_pool_stats(c.pool, &after), PP_OK);
-    EXPECT(after.completed == mid.completed + 1 && after.crashed == 2 && after.failed == 0 && after.ranks_lost == 1);
+    EXPECT(after.completed == mid.completed + 1 && after.crashed == 2 && after.failed == 0 &&
+           after.ranks_lost == 1);
     for (int i = 0; i < N; i++)
         pp_future_release(fs[i]);
     double took = cluster_destroy(&c);
@@ -440,7 +445,7 @@ static void check_big_to_lost_agent(void)
     enum { N = 12 };
     pp_future *fs[N];
     up_gated(&c, fs, N, NULL);
-    open_gate(2, 1); /* a task ends on rank 2, which then has room for one */
+    open_gate(2, 1);                /* a task ends on rank 2, which then has room for one */
     EXPECT(next_start().rank == 2); /* its worker took the next one there */
     wait_held(c.pool, 2, 3, 0);
     pp__local_stop(c.net, 2, true);
