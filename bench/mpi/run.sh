@@ -67,5 +67,6 @@ for name, m, kind, target in table:
         ok = p >= target
         want = f">= {target:,}"
     qs = f"{q:,.1f}" if q is not None else "-"
-    print(f"| {name} | {p:,.1f} | {qs} | {better} | {want} | {'met' if ok else 'NOT met'} |")
+    ps = f"{p:,.2f}" if p < 10 else f"{p:,.1f}"
+    print(f"| {name} | {ps} | {qs} | {better} | {want} | {'met' if ok else 'NOT met'} |")
 PY

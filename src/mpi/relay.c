@@ -104,15 +104,20 @@ static void tell_all(struct pp_relay *r, int op, int arg)
             pp__peers_tell(r, i, op, arg);
 }
 
-/* The nap before the next round (0: poll). */
-static uint64_t next_nap(struct pp_relay *r)
+/* The nap before the next round (0: poll); *room: an agent has room for a
+   task (a submit then ends the nap: else it could go nowhere yet). */
+static uint64_t next_nap(struct pp_relay *r, bool *room)
 {
     uint32_t out = r->njobs - r->nfree, free_workers = 0;
     bool landing = false;
+    *room = false;
     for (uint32_t i = 0; i < r->npeers; i++) {
         const struct pp_peer *p = &r->peers[i];
-        if (!p->lost && !p->gone && p->inflight < p->nworkers)
+        if (p->lost || p->gone)
+            continue;
+        if (p->inflight < p->nworkers)
             free_workers += p->nworkers - p->inflight;
+        *room |= p->inflight < pp__assign_window(r, p);
         landing |= p->narrivals > 0;
     }
     bool due = out && r->run_ns <= PP_POLL_BUDGET_NS;
@@ -153,13 +158,14 @@ static void *relay_main(void *arg)
             break;
         if (moved)
             pp__pace_event(&r->pace);
-        uint64_t nap = next_nap(r);
-        if (nap) {
+        bool room;
+        uint64_t nap = next_nap(r, &room);
+        if (nap && room) { /* a submit ends it */
             atomic_store(&r->asleep, 1);
             pp__futex_wait(&r->wake_seq, seen, false, pp__now_ns() + nap);
             atomic_store(&r->asleep, 0);
         } else {
-            pp__pace_sleep(0);
+            pp__pace_sleep(nap);
         }
     }
     pthread_mutex_lock(&pool->lock);
@@ -176,7 +182,7 @@ static void relay_wake(struct pp_remote *remote)
 {
     struct pp_relay *r = (struct pp_relay *)remote;
     atomic_fetch_add(&r->wake_seq, 1);
-    if (atomic_load(&r->asleep))
+    if (atomic_exchange(&r->asleep, 0)) /* the first submit of a nap wakes it, the others need not */
         pp__futex_wake(&r->wake_seq, 1, false);
 }
 
