@@ -75,19 +75,25 @@ static void must(int rc, const char *what)
     }
 }
 
-static double tiny(pp_pool *pool, int n)
+/* Seconds to run n tasks of fn, all submitted, then all collected. */
+static double batch_seconds(pp_pool *pool, pp_fn fn, int n)
 {
     pp_future **fs = malloc((size_t)n * sizeof *fs);
     double t0 = now();
     for (int i = 0; i < n; i++)
-        must(pp_submit(pool, nothing, NULL, 0, &fs[i]), "submit");
+        must(pp_submit(pool, fn, NULL, 0, &fs[i]), "submit");
     for (int i = 0; i < n; i++) {
         must(pp_future_result(fs[i], -1, NULL, NULL), "result");
         pp_future_release(fs[i]);
     }
-    double rate = n / (now() - t0);
+    double took = now() - t0;
     free(fs);
-    return rate;
+    return took;
+}
+
+static double tiny(pp_pool *pool, int n)
+{
+    return n / batch_seconds(pool, nothing, n);
 }
 
 static int by_value(const void *a, const void *b)
@@ -309,31 +315,17 @@ static int burn(pp_task *t, const void *arg, size_t len)
     return 0;
 }
 
-static double burn_time(pp_pool *pool, int n)
-{
-    pp_future **fs = malloc((size_t)n * sizeof *fs);
-    double t0 = now();
-    for (int i = 0; i < n; i++)
-        must(pp_submit(pool, burn, NULL, 0, &fs[i]), "submit");
-    for (int i = 0; i < n; i++) {
-        must(pp_future_result(fs[i], -1, NULL, NULL), "result");
-        pp_future_release(fs[i]);
-    }
-    free(fs);
-    return now() - t0;
-}
-
 /* The cluster pool's CPU-bound efficiency: a local pool of as many workers,
    in rank 0, against it (the agents idle meanwhile). */
 static double cpu_efficiency(pp_pool *pool, int n)
 {
     pp_pool *local;
     must(pp_pool_create(&local, &(pp_config){.max_workers = pp_pool_max_workers(pool)}), "local pool");
-    burn_time(local, 60); /* its workers start */
-    double t_local = burn_time(local, n);
+    batch_seconds(local, burn, 60); /* its workers start */
+    double t_local = batch_seconds(local, burn, n);
     pp_pool_destroy(local);
-    burn_time(pool, 60);
-    double t_cluster = burn_time(pool, n);
+    batch_seconds(pool, burn, 60);
+    double t_cluster = batch_seconds(pool, burn, n);
     return t_local / t_cluster;
 }
 
