@@ -3,7 +3,7 @@
 #           make asan | make tsan | make valgrind | make lint | make format | make man
 #           make install [PREFIX=/usr/local LIBDIR= INCLUDEDIR= MANDIR= PKGCONFIGDIR= DESTDIR=]
 #           make uninstall | make check-install | make check-docs
-#           make mpi | make test-mpi | make bench-mpi | make install-mpi (the cluster pool, with mpicc)
+#           make mpi | make test-mpi | make test-slurm | make bench-mpi | make install-mpi (the cluster pool)
 #           WERROR=0 drops -Werror (a newer compiler's new warnings then do not break the build)
 
 CC      ?= cc
@@ -37,9 +37,10 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 TEST_BIN := $(BUILD)/test/procpool_tests
 TORTURE_BIN := $(BUILD)/test/torture
 ALLOC_BIN := $(BUILD)/test/alloc_fail
+CLUSTER_TEST := $(BUILD)/test/cluster_tests
 
 
-.PHONY: mpi mpi-deps test-mpi bench-mpi install-mpi
+.PHONY: mpi mpi-deps test-mpi test-slurm bench-mpi install-mpi
 .PHONY: all test check torture demo examples bench asan tsan valgrind lint format install uninstall shared man check-install check-docs clean deps
 
 all: $(LIB) shared
@@ -84,11 +85,13 @@ $(ALLOC_BIN): test/alloc_fail.c test/procinfo.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) $< $(LIB) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc $(LDLIBS) -o $@
 
-# The suites, then allocation failure, then a fixed set of torture seeds.
-test: $(TEST_BIN) $(ALLOC_BIN) $(TORTURE_BIN)
+# The suites, then allocation failure, then a fixed set of torture seeds,
+# then the cluster suite over the in-process transport (no MPI needed).
+test: $(TEST_BIN) $(ALLOC_BIN) $(TORTURE_BIN) $(CLUSTER_TEST)
 	$(TEST_BIN) $(TEST_ARGS)
 	$(ALLOC_BIN)
 	$(TORTURE_BIN) --seeds 16 --quiet
+	$(CLUSTER_TEST)
 
 check: test
 
@@ -118,15 +121,22 @@ bench: $(BENCHES)
 	bash bench/run.sh $(BUILD) $(BENCH_ARGS)
 
 # ---- the cluster pool (include/procpool_mpi.h) ----------------------------------
-# libprocpool_mpi.a holds the whole library plus the MPI layer (src/mpi/), so a
-# cluster program links it alone: mpicc prog.c -lprocpool_mpi -lpthread -lm -lrt -ldl.
-# Open MPI is installed on first use when mpicc is missing (Debian/Ubuntu).
+# The cluster protocol (src/mpi/, every file but transport_mpi.c) includes no
+# mpi.h and is compiled with $(CC) into $(BUILD)/cluster/: make test links it
+# with the in-process transport (CLUSTER_TEST, above). libprocpool_mpi.a holds
+# the whole library, the protocol and the MPI transport (transport_mpi.c, the
+# only file compiled with mpicc), so a cluster program links it alone:
+# mpicc prog.c -lprocpool_mpi -lpthread -lm -lrt -ldl. Open MPI is installed
+# on first use when mpicc is missing (Debian/Ubuntu).
 MPICC   ?= mpicc
 MPIRUN  ?= mpirun --allow-run-as-root --oversubscribe --bind-to none
+CLUSTER_SRC := $(filter-out src/mpi/transport_mpi.c src/mpi/transport_local.c,$(wildcard src/mpi/*.c))
+CLUSTER_OBJ := $(CLUSTER_SRC:src/mpi/%.c=$(BUILD)/cluster/%.o)
 MPI_SRC := $(wildcard src/mpi/*.c)
-MPI_OBJ := $(MPI_SRC:src/mpi/%.c=$(BUILD)/mpi/%.o)
+MPI_OBJ := $(BUILD)/mpi/transport_mpi.o
 MPI_LIB := $(BUILD)/libprocpool_mpi.a
 MPI_TEST := $(BUILD)/test/mpi_tests
+CLUSTER_CHECKS := test/mpi/checks.c test/mpi/checks.h test/procinfo.h
 
 mpi-deps:
 	@if ! command -v $(MPICC) >/dev/null || ! command -v mpirun >/dev/null; then \
@@ -135,27 +145,55 @@ mpi-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null; \
 	fi
 
-$(BUILD)/mpi/%.o: src/mpi/%.c $(wildcard src/mpi/*.h) $(wildcard src/*.h) include/procpool.h include/procpool_mpi.h | mpi-deps
+$(BUILD)/cluster/%.o: src/mpi/%.c $(wildcard src/mpi/*.h) $(wildcard src/*.h) include/procpool.h include/procpool_mpi.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+$(MPI_OBJ): src/mpi/transport_mpi.c $(wildcard src/mpi/*.h) src/sync.h include/procpool.h | mpi-deps
 	@mkdir -p $(dir $@)
 	$(MPICC) $(WARN) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
 
-$(MPI_LIB): $(OBJ) $(MPI_OBJ)
+$(MPI_LIB): $(OBJ) $(CLUSTER_OBJ) $(MPI_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 mpi: $(MPI_LIB)
 
-$(MPI_TEST): test/mpi/test_mpi.c test/procinfo.h $(MPI_LIB)
+# The in-process suite (make test): the relay and its agents as threads
+# (everything but pp_mpi_init, init.c, which opens the MPI transport).
+LOCAL_OBJ := $(filter-out $(BUILD)/cluster/init.o,$(CLUSTER_OBJ)) $(BUILD)/cluster/transport_local.o
+$(CLUSTER_TEST): test/mpi/test_local.c $(CLUSTER_CHECKS) $(LOCAL_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(MPICC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< $(MPI_LIB) $(LDLIBS) -o $@
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) test/mpi/test_local.c test/mpi/checks.c $(LOCAL_OBJ) $(LIB) $(LDLIBS) -o $@
 
-# The cluster suite on 4 ranks (a master and 3 agents), then an agent rank
-# killed under --enable-recovery; then no process of either run may be left.
+$(MPI_TEST): test/mpi/test_mpi.c $(CLUSTER_CHECKS) $(MPI_LIB)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(WARN) $(CFLAGS) $(CPPFLAGS) test/mpi/test_mpi.c test/mpi/checks.c $(MPI_LIB) $(LDLIBS) -o $@
+
+# The cluster suite on 4 ranks (a master and 3 agents); then, under
+# --enable-recovery, an agent killed, an agent stopped and resumed (it is
+# fenced and leaves), and the master killed (every agent leaves within its
+# 5 s of patience); then no process of any run may be left.
 test-mpi: $(MPI_TEST)
 	timeout 600 $(MPIRUN) -n 4 $(MPI_TEST)
 	timeout 300 $(MPIRUN) --enable-recovery -n 4 $(MPI_TEST) --lose-agent
+	timeout 300 $(MPIRUN) --enable-recovery -n 4 $(MPI_TEST) --stop-agent
+	timeout 60 $(MPIRUN) --enable-recovery -n 4 $(MPI_TEST) --lose-master >$(BUILD)/test/lose-master.log 2>&1 || true
+	@grep -q '^mpi: rank 0 kills itself$$' $(BUILD)/test/lose-master.log || \
+	  { cat $(BUILD)/test/lose-master.log; echo "test-mpi: the lost-master run did not get that far"; exit 1; }
 	@for i in $$(seq 100); do pgrep -x $(notdir $(MPI_TEST)) >/dev/null || exit 0; sleep 0.1; done; \
 	  echo "processes left after 10 s:"; pgrep -ax $(notdir $(MPI_TEST)); exit 1
+
+# The cluster suite under Slurm: a one-node Slurm (slurm-wlm, munge; installed
+# when missing) in a temporary folder, the suite and the stopped-agent check
+# under srun --mpi=pmix, and the lost-agent check under salloc + mpirun
+# --enable-recovery; the daemons are stopped by pid and the folder removed
+# (test/mpi/slurm.sh).
+test-slurm: $(MPI_TEST)
+	@if ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then echo "procpool: installing slurm-wlm munge"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq slurm-wlm munge >/dev/null; fi
+	bash test/mpi/slurm.sh $(MPI_TEST) "$(MPIRUN)"
 
 $(BUILD)/examples/cluster: examples/mpi/cluster.c $(MPI_LIB)
 	@mkdir -p $(dir $@)
@@ -175,9 +213,11 @@ bench-mpi: $(BUILD)/bench/mpi_bench
 # Sanitizer and valgrind runs of the whole suite, each in its own build tree.
 asan:
 	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/test/procpool_tests $(BUILD)/asan/test/torture
+	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/test/procpool_tests $(BUILD)/asan/test/torture \
+	  $(BUILD)/asan/test/cluster_tests
 	$(ASAN_ENV) $(BUILD)/asan/test/procpool_tests $(TEST_ARGS)
 	$(ASAN_ENV) $(BUILD)/asan/test/torture --seeds 6 --quiet
+	$(ASAN_ENV) $(BUILD)/asan/test/cluster_tests
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:handle_abort=0 \
   LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp UBSAN_OPTIONS=print_stacktrace=1
 
@@ -192,6 +232,8 @@ $(TSAN_BIN): $(TESTS) test/helpers.h test/procinfo.h test/tsan/runner.c test/tsa
 
 tsan: $(TSAN_BIN)
 	TSAN_OPTIONS="halt_on_error=1 die_after_fork=0 handle_segv=0" setarch -R $(TSAN_BIN) $(TEST_ARGS)
+	$(MAKE) BUILD=$(BUILD)/tsan CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS=-fsanitize=thread $(BUILD)/tsan/test/cluster_tests
+	TSAN_OPTIONS="halt_on_error=1 die_after_fork=0 handle_segv=0" setarch -R $(BUILD)/tsan/test/cluster_tests
 
 valgrind: $(TEST_BIN)
 	valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --suppressions=test/valgrind.supp \
@@ -202,7 +244,7 @@ lint: $(LIB)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
 	  --suppress=missingIncludeSystem --suppress=preprocessorErrorDirective:src/shm.c -Iinclude src
 	clang-tidy --quiet $(SRC) -- -std=c11 $(CPPFLAGS)
-	@# the cluster layer when mpicc is here; MPI-Checker cannot follow requests kept in a list (chan.c)
+	@# the cluster layer when mpicc is here; MPI-Checker cannot follow requests kept in a list (transport_mpi.c)
 	if command -v $(MPICC) >/dev/null; then clang-tidy --quiet --checks=-clang-analyzer-optin.mpi.MPI-Checker $(MPI_SRC) -- \
 	  -std=c11 $(CPPFLAGS) $$($(MPICC) --showme:compile); fi
 

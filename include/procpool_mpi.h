@@ -19,12 +19,14 @@
 extern "C" {
 #endif
 
-/* Forks this rank's fork server, then initialises MPI (MPI_Init_thread).
-   On rank 0: PP_OK and *pool, a cluster pool; config->max_workers is per
-   agent (0: the CPUs that agent may use), and pp_pool_destroy on it stops
-   every agent and finalizes MPI. On other ranks it serves rank 0 and exits
-   the process once that pool is destroyed: it never returns there. Run
-   alone (one rank), *pool is a local pool and MPI is finalized at once.
+/* Forks this rank's fork server, then initialises MPI (MPI_Init_thread,
+   MPI_THREAD_SERIALIZED). On rank 0: PP_OK and *pool, a cluster pool;
+   config->max_workers is per agent (0: the CPUs that agent may use), and
+   pp_pool_destroy on it stops every agent and finalizes MPI (not after an
+   agent was dropped: it returns at once). On other ranks it serves rank 0
+   and never returns: the process exits 0 once that pool is destroyed, 2
+   when rank 0 dropped it, 3 when rank 0 fell silent. Run alone (one rank),
+   *pool is a local pool and MPI is finalized at once.
    PP_EINVAL: bad arguments, or ranks that run different executables;
    PP_ESTATE: called twice, or MPI was already initialised; PP_ESYS: MPI
    failed, or an agent never answered; PP_ENOMEM. */

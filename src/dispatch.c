@@ -104,8 +104,9 @@ int pp__arg_block(pp_pool *pool, uint64_t len, uint64_t result_hint, pp_block *o
     if (!pp__arena_fits(&pool->arena, len + result_hint))
         return PP_ENOMEM;
     /* room for a result as large as the argument costs address space only,
-       and spares a result as large a round trip to the monitor */
-    uint64_t room = result_hint > len ? result_hint : len;
+       and spares a result as large a round trip to the monitor; a remote
+       pool's result arrives into room made when it comes (pp__taken_room) */
+    uint64_t room = pool->remote || result_hint > len ? result_hint : len;
     return pp__arena_alloc(&pool->arena, pp__align16(len) + room, len, out);
 }
 

@@ -49,9 +49,10 @@ bool pp__jobs(pp_pool *pool, int delta);
 /* Shut down, and nothing is left to run or to come (a backend then lets its
    processes go). */
 bool pp__drained(const pp_pool *pool);
-/* An arena block with room for an argument of len bytes and a result of
-   result_hint bytes behind it, the argument's pages committed; PP_OK or
-   PP_ENOMEM (also when it cannot fit in memory). */
+/* An arena block with room for an argument of len bytes and a result
+   behind it (as large as the argument, or result_hint; result_hint alone for
+   a remote pool), the argument's pages committed; PP_OK or PP_ENOMEM (also
+   when it cannot fit in memory). */
 int pp__arg_block(pp_pool *pool, uint64_t len, uint64_t result_hint, pp_block *out);
 
 #endif

@@ -186,6 +186,13 @@ int pp_future_result(pp_future *f, double timeout, const void **data, size_t *le
     return f->status;
 }
 
+void pp__future_bytes(pp_future *f, const void **data, size_t *len)
+{
+    bool done = pp_future_done(f);
+    *data = done ? f->result : NULL;
+    *len = done && f->result ? f->result_len : 0;
+}
+
 int pp_future_exception(pp_future *f, double timeout, int *code, const char **message)
 {
     if (code)

@@ -6,6 +6,7 @@
 #define PP_FUTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pool.h"
@@ -21,5 +22,11 @@ int pp__wait_done(pp_future *f, uint64_t deadline);
    what the task runs with. */
 int pp__submit_check(pp_pool *pool, pp_fn fn, bool arg_ok, const pp_task_opts *opts, pp_future **future,
                      struct pp_task_spec *spec);
+
+/* The bytes a done future holds: its result, or, for a task whose worker
+   died, what the task had reserved (a map chunk's statuses: map.c); NULL
+   and 0 while it is not done. For a relay of the pool (a cluster agent),
+   which must pass on what pp_future_result does not show. */
+void pp__future_bytes(pp_future *f, const void **data, size_t *len);
 
 #endif

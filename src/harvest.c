@@ -119,7 +119,8 @@ void pp__describe_slot(pp_pool *pool, uint32_t s, const pp_future *f)
                         .arg_off = si->arg.off ? si->arg.off : (uint64_t)((char *)slot->data - pool->lay.base),
                         .arg_len = f->arg_len,
                         .deadline_ns = si->deadline_ns,
-                        .cpu_limit_ns = si->cpu_limit_ns};
+                        .cpu_limit_ns = si->cpu_limit_ns,
+                        .result_hint = f->spec.result_hint};
     pp__desc_write(&pool->lay, slot, &d);
     if (si->grant.off) {
         slot->grant_off = si->grant.off;

@@ -34,7 +34,6 @@
  * their results dropped, as Python's map leaves its running calls.
  */
 #define _GNU_SOURCE
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +54,9 @@
 struct chunk_hdr {
     int64_t fn; /* the caller's function, from run_chunk (fnref.h) */
     uint64_t count, item_size, result_size;
-    uint64_t seal; /* of the fields above (shm.h): a header a task wrote over is refused */
 };
 
-#define ITEMS_AT 48 /* items start here, aligned for any type */
+#define ITEMS_AT 32 /* items start here, aligned for any type */
 _Static_assert(sizeof(struct chunk_hdr) <= ITEMS_AT, "chunk header too large");
 
 #define NOT_RUN INT32_MIN       /* an item's status before it has run */
@@ -77,12 +75,13 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
     if (arg_len < ITEMS_AT)
         return pp_task_fail(t, PP_EINVAL, "malformed map chunk");
     memcpy(&h, arg, sizeof h);
-    if (h.seal != pp__seal(t->lay, &h, offsetof(struct chunk_hdr, seal)))
-        return pp_task_fail(t, PP_EINVAL, "a map chunk's header was written over");
     if (h.count > (uint64_t)PP_ARENA_MAX_BLOCK / 64 || (h.item_size && h.count > (arg_len - ITEMS_AT) / h.item_size) ||
         (h.result_size && h.count > (uint64_t)PP_ARENA_MAX_BLOCK / h.result_size))
         return pp_task_fail(t, PP_EINVAL, "malformed map chunk");
-    unsigned char *area = pp__task_reserve(t, results_at(h.count) + h.count * h.result_size);
+    uint64_t need = results_at(h.count) + h.count * h.result_size;
+    if (t->desc.result_hint && need > t->desc.result_hint) /* the master sized it: a header written over */
+        return pp_task_fail(t, PP_EINVAL, "malformed map chunk");
+    unsigned char *area = pp__task_reserve(t, need);
     if (!area)
         return pp_task_fail(t, PP_ENOMEM, "no room for the chunk's results");
     _Atomic int32_t *status = (_Atomic int32_t *)(void *)area;
@@ -144,8 +143,7 @@ static void settle(struct map_job *job, size_t i, int status)
 
 static int submit_chunk(struct map_job *job, size_t first, size_t count, pp_future **f)
 {
-    struct chunk_hdr h = {pp__fn_offset(job->fn, run_chunk), count, job->item_size, job->result_size, 0};
-    h.seal = pp__seal(&job->pool->lay, &h, offsetof(struct chunk_hdr, seal));
+    struct chunk_hdr h = {pp__fn_offset(job->fn, run_chunk), count, job->item_size, job->result_size};
     unsigned char head[ITEMS_AT] = {0};
     memcpy(head, &h, sizeof h);
     struct pp_arg arg = {.head = head,
@@ -338,6 +336,12 @@ int pp_map(pp_pool *pool, pp_fn fn, const void *items, size_t n, size_t item_siz
         job.chunk = n;
     uint64_t deadline = o.timeout > 0 ? pp__deadline_after(o.timeout) : PP_FOREVER; /* huge: for ever */
     size_t window = 8 * (size_t)pool->nworkers + 8;
+    if (pool->remote && pool->remote->window) { /* a remote backend's runners need more (pool.h) */
+        pthread_mutex_lock(&pool->lock);
+        size_t far = pool->remote->window(pool->remote, ITEMS_AT + job.chunk * item_size);
+        pthread_mutex_unlock(&pool->lock);
+        window = far > window ? far : window;
+    }
     struct inflight *q = calloc(window, sizeof *q);
     if (!q)
         return PP_ENOMEM;

@@ -143,6 +143,12 @@ struct pp_remote {
        backend's processes know (workers_started, workers_alive,
        workers_recycled, ranks_lost, ranks_bound). NULL: nothing to set. */
     void (*stats)(struct pp_remote *r, pp_stats *out);
+    /* pp_map's window (pool->lock held): how many tasks with task_bytes of
+       argument are worth keeping in flight, queued ones included, so that
+       the backend's runners stay fed at their fastest pace (tasks that
+       travel far need many more in flight than a local pool's 8 per
+       worker). NULL, or fewer: map's own rule. */
+    size_t (*window)(struct pp_remote *r, uint64_t task_bytes);
 };
 
 /* Why the master killed a worker: each kill has one owner, so its death is

@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <stdalign.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
@@ -97,21 +96,14 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return h ^ (h >> 33);
 }
 
-uint64_t pp__seal(const struct pp_layout *lay, const void *p, size_t n)
-{
-    uint64_t h = lay->key;
-    for (size_t i = 0; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
-        uint64_t v;
-        memcpy(&v, (const char *)p + i, sizeof v);
-        h = mix(h, v);
-    }
-    return h;
-}
-
 static uint64_t seal(const struct pp_layout *lay, const struct pp_desc *d)
 {
-    uint64_t words[5] = {(uint64_t)(uintptr_t)d->fn, d->arg_off, d->arg_len, d->deadline_ns, d->cpu_limit_ns};
-    return pp__seal(lay, words, sizeof words);
+    uint64_t words[] = {(uint64_t)(uintptr_t)d->fn, d->arg_off,      d->arg_len,
+                        d->deadline_ns,            d->cpu_limit_ns, d->result_hint};
+    uint64_t h = lay->key;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        h = mix(h, words[i]);
+    return h;
 }
 
 void pp__desc_write(const struct pp_layout *lay, struct pp_slot *slot, const struct pp_desc *d)
@@ -121,6 +113,7 @@ void pp__desc_write(const struct pp_layout *lay, struct pp_slot *slot, const str
     slot->arg_len = d->arg_len;
     slot->deadline_ns = d->deadline_ns;
     slot->cpu_limit_ns = d->cpu_limit_ns;
+    slot->result_hint = d->result_hint;
     slot->seal = seal(lay, d);
 }
 
@@ -130,7 +123,8 @@ bool pp__desc_read(const struct pp_layout *lay, const struct pp_slot *slot, stru
                           .arg_off = slot->arg_off,
                           .arg_len = slot->arg_len,
                           .deadline_ns = slot->deadline_ns,
-                          .cpu_limit_ns = slot->cpu_limit_ns};
+                          .cpu_limit_ns = slot->cpu_limit_ns,
+                          .result_hint = slot->result_hint};
     return slot->seal == seal(lay, d) && d->fn && pp__in_map(lay, d->arg_off, d->arg_len);
 }
 

@@ -70,6 +70,7 @@ struct pp_slot {
     pp_fn fn;                      /* master, before PENDING */
     uint64_t deadline_ns;          /* run-time limit, 0: none (master; per item for a chunk) */
     uint64_t cpu_limit_ns;         /* CPU-time limit, 0: none (master; per item for a chunk) */
+    uint64_t result_hint;          /* the result size the master planned for, 0: none (master) */
     uint64_t arg_off, arg_len;     /* argument bytes (master) */
     uint64_t grant_off, grant_cap; /* arena space for the result, 0 if none (master) */
     uint64_t res_off, res_len;     /* where the worker put the result (worker) */
@@ -125,12 +126,9 @@ struct pp_desc {
     pp_fn fn;
     uint64_t arg_off, arg_len;
     uint64_t deadline_ns, cpu_limit_ns;
+    uint64_t result_hint; /* the result size the master planned for (0: none) */
 };
 
-/* A seal of n bytes (a multiple of 8) with the pool's key: what the master
-   writes into the mapping for a worker (a descriptor, a chunk's header)
-   carries one, and the worker believes it only if it matches. */
-uint64_t pp__seal(const struct pp_layout *lay, const void *p, size_t n);
 /* Writes a task's descriptor into its slot, sealed with the pool's key
    (master). */
 void pp__desc_write(const struct pp_layout *lay, struct pp_slot *slot, const struct pp_desc *d);

@@ -48,7 +48,6 @@
  * many as there are".
  */
 #define _GNU_SOURCE
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,8 +67,6 @@ struct chunk_head {
     uint64_t count;     /* items in the argument */
     uint64_t first;     /* the position to start at (a chunk sent again) */
     uint64_t table_off; /* where the items' lengths are, behind the items */
-    uint64_t seal;      /* of the fields above (shm.h): a head a task wrote over is refused */
-    uint64_t pad;
 };
 
 struct log_head {
@@ -127,8 +124,6 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
         return pp_task_fail(t, PP_EINVAL, "malformed stream chunk");
     memcpy(&ch, arg, sizeof ch);
     const unsigned char *base = arg;
-    if (ch.seal != pp__seal(t->lay, &ch, offsetof(struct chunk_head, seal)))
-        return pp_task_fail(t, PP_EINVAL, "a stream chunk's head was written over");
     if (ch.table_off < CHUNK_HEAD || ch.table_off > arg_len || ch.count > (arg_len - ch.table_off) / sizeof(uint64_t) ||
         ch.first > ch.count || ch.count > PP_ARENA_MAX_BLOCK / sizeof(struct packed_item))
         return pp_task_fail(t, PP_EINVAL, "malformed stream chunk");
@@ -330,7 +325,6 @@ static int send_chunk(pp_map_iter *it, const struct chunk_arg *c, uint64_t pos, 
     struct chunk_head h;
     memcpy(&h, c->bytes, sizeof h);
     h.first = pos;
-    h.seal = pp__seal(&it->pool->lay, &h, offsetof(struct chunk_head, seal));
     struct pp_arg a = {.head = &h, .head_len = CHUNK_HEAD, .body = c->bytes + CHUNK_HEAD, .body_len = c->len - CHUNK_HEAD};
     struct pp_task_spec spec = item_spec(it, run_chunk, true);
     return submit(it, &spec, &a, f);
@@ -448,7 +442,6 @@ static int send_array_chunk(pp_map_iter *it, size_t first, size_t count, pp_futu
         return rc;
     unsigned char *p = pp__block_ptr(&it->pool->arena, b); /* ours alone until submitted */
     struct chunk_head h = {.fn = pp__fn_offset(it->fn, run_chunk), .count = count, .table_off = table};
-    h.seal = pp__seal(&it->pool->lay, &h, offsetof(struct chunk_head, seal));
     memcpy(p, &h, sizeof h);
     at = CHUNK_HEAD;
     for (size_t k = 0; k < count; k++) {

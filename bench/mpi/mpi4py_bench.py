@@ -77,6 +77,10 @@ def main():
         out = list(ex.map(square, range(n), chunksize=1000))
         emit("map", n / (time.monotonic() - t0), "items/s")
         assert out[999] == 999 * 999
+        n = 20000 // DIV  # chunksize 1: one task per item (10^6 would take minutes)
+        t0 = time.monotonic()
+        out = list(ex.map(square, range(n), chunksize=1))
+        emit("map1", n / (time.monotonic() - t0), "items/s")
         buf = bytes(1 << 20)
         n = 400 // DIV
         rates = []

@@ -6,14 +6,20 @@
  *   tiny      tasks/s, all submitted, then all collected
  *   roundtrip serial submit + result, median microseconds
  *   map       pp_map items/s at chunksize 1000
+ *   map1      pp_map items/s at chunksize 1 (10^6 items)
  *   echo1m    1 MiB echoes/s, 400 submitted, then collected (median of 3 batches)
  *   idle      CPU % over 2 s of an idle pool (after a warm-up, before the
  *             large payloads, whose memory the pool then gives back): rank 0,
  *             and the busiest agent
+ *   cpu       600 tasks of 5 ms of CPU each: the time a local pool of as
+ *             many workers takes in rank 0, over the cluster pool's time
+ *   inflight  rank 0's peak memory while one 256 MiB echo (a pool buffer,
+ *             no copy) is in flight, over 256 MiB
  * With --quick each count is a tenth. With --loss (under mpirun
  * --enable-recovery) it measures instead how long the pool takes to declare
- * an agent lost: a task on the last rank writes the time and SIGKILLs its
- * agent; the figure is from then until pp_pool_stats counts the rank lost.
+ * an agent lost (a task on the last rank writes the time and SIGKILLs its
+ * agent; the figure is from then until pp_pool_stats counts the rank lost)
+ * and how long pp_pool_destroy then takes.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -69,19 +75,25 @@ static void must(int rc, const char *what)
     }
 }
 
-static double tiny(pp_pool *pool, int n)
+/* Seconds to run n tasks of fn, all submitted, then all collected. */
+static double batch_seconds(pp_pool *pool, pp_fn fn, int n)
 {
     pp_future **fs = malloc((size_t)n * sizeof *fs);
     double t0 = now();
     for (int i = 0; i < n; i++)
-        must(pp_submit(pool, nothing, NULL, 0, &fs[i]), "submit");
+        must(pp_submit(pool, fn, NULL, 0, &fs[i]), "submit");
     for (int i = 0; i < n; i++) {
         must(pp_future_result(fs[i], -1, NULL, NULL), "result");
         pp_future_release(fs[i]);
     }
-    double rate = n / (now() - t0);
+    double took = now() - t0;
     free(fs);
-    return rate;
+    return took;
+}
+
+static double tiny(pp_pool *pool, int n)
+{
+    return n / batch_seconds(pool, nothing, n);
 }
 
 static int by_value(const void *a, const void *b)
@@ -107,13 +119,14 @@ static double roundtrip_us(pp_pool *pool, int n)
     return median;
 }
 
-static double map_rate(pp_pool *pool, int n)
+static double map_rate(pp_pool *pool, int n, size_t chunksize)
 {
     int *in = malloc((size_t)n * sizeof *in), *out = malloc((size_t)n * sizeof *out);
     for (int i = 0; i < n; i++)
         in[i] = i % 1000;
     double t0 = now();
-    must(pp_map(pool, square, in, (size_t)n, sizeof *in, out, sizeof *out, &(pp_map_opts){.chunksize = 1000}), "map");
+    must(pp_map(pool, square, in, (size_t)n, sizeof *in, out, sizeof *out, &(pp_map_opts){.chunksize = chunksize}),
+         "map");
     double rate = n / (now() - t0);
     for (int i = 0; i < n; i++)
         if (out[i] != in[i] * in[i])
@@ -218,15 +231,28 @@ static void idle_cpu(double seconds)
     emit("idle_agent", busiest, "% CPU");
 }
 
+/* The launcher's figure for this process (Open MPI, PMIx, Slurm), or -1. */
+static int from_env(const char *ompi, const char *pmix, const char *slurm)
+{
+    const char *names[] = {ompi, pmix, slurm};
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v)
+            return atoi(v);
+    }
+    return -1;
+}
+
 /* On the last rank: appends the time to the file its argument names, then
    kills its agent (the worker's grandparent); the first line is the kill. */
 static int kill_agent(pp_task *t, const void *arg, size_t len)
 {
     (void)t, (void)len;
-    const char *rank = getenv("OMPI_COMM_WORLD_RANK"), *size = getenv("OMPI_COMM_WORLD_SIZE");
+    int rank = from_env("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID");
+    int size = from_env("OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS");
     struct timespec ts = {0, 100000000}; /* the agent reports the start first */
     nanosleep(&ts, NULL);
-    if (!rank || !size || atoi(rank) != atoi(size) - 1)
+    if (rank < 0 || rank != size - 1)
         return 0;
     pid_t agent = parent_of(getppid());
     if (agent <= 1)
@@ -271,6 +297,73 @@ static void loss(pp_pool *pool)
     fclose(in);
     unlink(path);
     emit("loss_detect", (detected - killed) * 1e3, "ms");
+    double t0d = now();
+    pp_pool_destroy(pool);
+    emit("loss_destroy", (now() - t0d) * 1e3, "ms");
+}
+
+/* 5 ms of CPU. */
+static int burn(pp_task *t, const void *arg, size_t len)
+{
+    (void)t, (void)arg, (void)len;
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    double until = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + 0.005;
+    do
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    while ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9 < until);
+    return 0;
+}
+
+/* The cluster pool's CPU-bound efficiency: a local pool of as many workers,
+   in rank 0, against it (the agents idle meanwhile). */
+static double cpu_efficiency(pp_pool *pool, int n)
+{
+    pp_pool *local;
+    must(pp_pool_create(&local, &(pp_config){.max_workers = pp_pool_max_workers(pool)}), "local pool");
+    batch_seconds(local, burn, 60); /* its workers start */
+    double t_local = batch_seconds(local, burn, n);
+    pp_pool_destroy(local);
+    batch_seconds(pool, burn, 60);
+    double t_cluster = batch_seconds(pool, burn, n);
+    return t_local / t_cluster;
+}
+
+static long peak_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kib = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* Rank 0's peak memory (VmHWM) growth while one len-byte echo is in
+   flight, argument in a pool buffer (no copy of the caller's), over len. */
+static double inflight_ratio(pp_pool *pool, size_t len)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w"); /* resets VmHWM to the current RSS */
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+    long before = peak_kib();
+    unsigned char *b = pp_buffer_alloc(pool, len);
+    if (!b)
+        must(PP_ENOMEM, "pp_buffer_alloc");
+    memset(b, 7, len);
+    pp_future *fut;
+    must(pp_submit_buffer(pool, echo, b, len, NULL, &fut), "submit");
+    size_t got;
+    const void *p;
+    must(pp_future_result(fut, -1, &p, &got), "result");
+    double ratio = (double)(peak_kib() - before) * 1024 / (double)len;
+    pp_future_release(fut);
+    return ratio;
 }
 
 int main(int argc, char **argv)
@@ -278,8 +371,7 @@ int main(int argc, char **argv)
     pp_pool *pool;
     must(pp_mpi_init(&argc, &argv, NULL, &pool), "pp_mpi_init");
     if (argc > 1 && strcmp(argv[1], "--loss") == 0) {
-        loss(pool);
-        pp_pool_destroy(pool);
+        loss(pool); /* destroys the pool */
         return 0;
     }
     int div = argc > 1 && strcmp(argv[1], "--quick") == 0 ? 10 : 1;
@@ -287,12 +379,15 @@ int main(int argc, char **argv)
     idle_cpu(2.0);
     emit("tiny", tiny(pool, 50000 / div), "tasks/s");
     emit("roundtrip", roundtrip_us(pool, 5000 / div), "us");
-    emit("map", map_rate(pool, 2000000 / div), "items/s");
+    emit("map", map_rate(pool, 2000000 / div, 1000), "items/s");
+    emit("map1", map_rate(pool, 1000000 / div, 1), "items/s");
+    emit("cpu", cpu_efficiency(pool, 600 / div), "local time / cluster time");
     double e[3];
     for (int k = 0; k < 3; k++) /* a batch job runs batch after batch: the median of three */
         e[k] = echo_rate(pool, 400 / div);
     qsort(e, 3, sizeof e[0], by_value);
     emit("echo1m", e[1], "echoes/s");
+    emit("inflight", inflight_ratio(pool, (size_t)256 << 20), "x its size");
     pp_stats s;
     pp_pool_stats(pool, &s);
     printf("{\"impl\": \"procpool\", \"metric\": \"workers\", \"value\": %d, \"unit\": \"over %d agents bound %u\"}\n",

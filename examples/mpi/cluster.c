@@ -5,7 +5,7 @@
  *
  *   make build/examples/cluster
  *   mpirun --bind-to none -n 4 build/examples/cluster
- *   srun --mpi=pmix -N 4 --ntasks-per-node=1 build/examples/cluster
+ *   srun --mpi=pmix -N 4 --ntasks-per-node=1 -c "$CORES_PER_NODE" build/examples/cluster
  */
 #define _GNU_SOURCE
 #include <procpool_mpi.h>

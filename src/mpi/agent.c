@@ -3,89 +3,102 @@
  * agent: one rank's relay between the master and a local pool.
  *
  * The agent turns each task the master sends into a submit to its local
- * pool (a large argument is received straight into a pool buffer and
- * submitted without a copy), and sends back, in one report per round, which
- * tasks have started and what the finished ones returned: status, code,
- * message, what they cost, and their result bytes (a crashed task's too: a
- * map chunk's statuses say which items finished). User code runs only in
- * the local pool's workers, so whatever a task does, the agent and its MPI
- * rank live on, and the failure is that task's future alone.
+ * pool (a large argument is received straight into a pool buffer, without
+ * blocking, and submitted without a copy once it has landed), and sends
+ * back, in one report per round, which tasks have started, what the
+ * finished ones returned (status, code, message, cost and result bytes; a
+ * crashed task's too: a map chunk's statuses say which items finished), and
+ * its pool's worker counters. User code runs only in the local pool's
+ * workers, so whatever a task does, the agent and its rank live on.
  *
- * Finished tasks reach it through done-callbacks, which queue them and wake
- * it; which tasks have started it reads every STARTED_SCAN_NS. The agent
- * makes every MPI call from one thread. While tasks run it sleeps on the
- * callbacks' wake-up word (a completion wakes it at once), for at most the
- * channel's backoff, so new tasks and control messages are seen within
- * BUSY_NAP_NS; idle, it sleeps in the backoff alone, up to IDLE_NAP_NS. It reports at least
- * every HEARTBEAT_NS (an empty report is the heartbeat); a master silent
- * for MASTER_LOST_NS is taken to be gone: the agent ends its pool and exits.
+ * Each round it reads everything the master has sent before acting on any
+ * of it, so an agent that was stopped and finds itself dropped kills its
+ * workers before it submits what waited for it. It reports at least every
+ * heartbeat (an empty report is the heartbeat). It ends when told to exit
+ * (its pool is destroyed in order, and it says goodbye), when told it was
+ * dropped, or when the master has been silent for master_lost_ns: then it
+ * kills its workers at once and leaves with a nonzero status. Waiting:
+ * pace.h; finding finished tasks: inflight.h.
  */
 #define _GNU_SOURCE
 #include "agent.h"
 
 #include <sched.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
-#include "../pool.h"
+#include "../future.h"
 #include "../sync.h"
-#include <stdatomic.h>
-#include "procpool_mpi.h"
+#include "bytes.h"
+#include "inflight.h"
 #include "wire.h"
-
-#define HEARTBEAT_NS   100000000ull
-#define MASTER_LOST_NS 5000000000ull
-#define BUSY_NAP_NS    1000000ull /* longest poll interval while tasks run here */
-#define IDLE_NAP_NS    20000000ull /* and while none do: a task after a pause waits this long at most */
-
-#define STARTED_SCAN_NS 200000ull /* how often unstarted tasks are looked at */
-
-struct futures { /* a growing list */
-    pp_future **f;
-    size_t n, cap;
-};
 
 struct landing { /* a task whose large argument is on its way */
     struct wire_task t;
     void *buf; /* the pool buffer it lands in; NULL: no memory, dropped */
-    struct pp_arrival in;
+    struct pp_big_in *in;
+};
+
+struct big_out {
+    uint32_t entry; /* its future holds the bytes until they are sent */
+    const void *data;
+    uint64_t len;
 };
 
 struct agent {
-    struct pp_chan *c;
-    pp_pool *pool;
+    struct pp_transport *t;
+    pp_pool *pool; /* NULL: none could be made */
     const struct pp_modtab *tab;
-    size_t running;         /* tasks submitted here, not yet reported finished */
-    struct futures waiting; /* tasks not yet seen started */
-    pthread_mutex_t done_lock;
-    struct futures done;    /* finished, to report (done callbacks add them) */
-    _Atomic uint32_t done_seq;
-    uint64_t scanned_at;
-    struct pp_bytes started, results;
+    struct pp_timing tm;
+    uint32_t nworkers;
+    struct pp_inflight q;
+    struct pp_bytes started, results; /* the next report's records */
     uint32_t nstarted, nresults;
-    struct pp_bigs bigs; /* large results, sent after the report */
+    struct big_out *bigs; /* results that follow the next report on the large lane */
+    size_t nbigs, bigs_cap;
     struct landing *landings; /* in the order sent */
     size_t nlandings, landings_cap;
-    uint64_t last_sent, last_heard;
+    struct pp_msg *inbox; /* a round's messages */
+    size_t ninbox, inbox_cap;
+    uint64_t last_sent;    /* transport clock */
+    uint64_t heard_at;     /* time on watch when the master last spoke */
+    struct pp_watch watch; /* the master's silence is measured on it */
+    uint64_t run_ns;       /* recent tasks' run time (moving average; 0: none yet) */
+    struct pp_pace pace;
+    bool moved;  /* tasks came this round */
+    bool failed; /* out of memory for a record, or a malformed message */
 };
 
-static void release_future(void *f)
+/* ---- results ----------------------------------------------------------------- */
+
+struct big_sent {
+    struct agent *a;
+    uint32_t entry;
+};
+
+static void big_sent(void *ud)
 {
-    pp_future_release(f);
+    struct big_sent *s = ud;
+    pp__inflight_sending(&s->a->q, s->entry, false);
+    free(s);
 }
 
-/* Adds a result record: status, code, message, result bytes, cost. A large
-   result is sent from where it lies, the future f's result: the record then
-   takes f, released once sent (returns true). */
-static bool add_result(struct agent *a, struct wire_result r, const char *msg, const void *data, pp_future *f)
+/* Adds a result record; data (r.len bytes) goes inline, or, past
+   WIRE_INLINE, on the large lane from the future of entry (which then
+   stays held until it is sent). */
+static void add_result(struct agent *a, struct wire_result r, const char *msg, const void *data,
+                       uint32_t entry)
 {
     r.msg_len = msg ? (uint32_t)strnlen(msg, PP_MESSAGE_MAX) : 0;
     if (r.len > WIRE_INLINE) {
-        if (f && pp__bigs_add(&a->bigs, (void *)data, r.len, (struct pp_release){release_future, f})) {
+        if (entry != PP_NO_ENTRY &&
+            pp__grow((void **)&a->bigs, a->nbigs + 1, &a->bigs_cap, sizeof *a->bigs)) {
+            a->bigs[a->nbigs++] = (struct big_out){entry, data, r.len};
+            pp__inflight_sending(&a->q, entry, true);
             r.big = 1;
         } else {
             r = (struct wire_result){.id = r.id, .status = PP_ENOMEM, .worker = -1};
@@ -98,317 +111,373 @@ static bool add_result(struct agent *a, struct wire_result r, const char *msg, c
     if (!r.big)
         pp__bytes_put(&a->results, data, r.len);
     a->nresults++;
-    return r.big;
+    a->failed |= a->results.failed;
 }
 
 static void fail_task(struct agent *a, uint64_t id, int status, const char *msg)
 {
-    add_result(a, (struct wire_result){.id = id, .status = status, .worker = -1}, msg, NULL, NULL);
+    add_result(a, (struct wire_result){.id = id, .status = status, .worker = -1}, msg, NULL, PP_NO_ENTRY);
 }
 
-static bool push(struct futures *l, pp_future *f)
+/* Turns a finished task into a result record, and lets its future go. */
+static void finish(struct agent *a, uint32_t i)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        pp_future **g = realloc(l->f, cap * sizeof *g);
-        if (!g)
-            return false;
-        l->f = g;
-        l->cap = cap;
-    }
-    l->f[l->n++] = f;
-    return true;
+    pp_future *f = a->q.e[i].f;
+    int code = 0;
+    const char *msg = NULL;
+    int status = pp_future_exception(f, 0, &code, &msg);
+    const void *data = NULL;
+    size_t len = 0;
+    if (status == PP_OK)
+        pp_future_result(f, 0, &data, &len);
+    else if (status == PP_ECRASHED) /* what it had reserved: a map chunk's statuses */
+        pp__future_bytes(f, &data, &len);
+    pp_task_info info = {0};
+    pp_future_info(f, &info);
+    uint64_t run = (uint64_t)(info.wall_s * 1e9);
+    a->run_ns = a->run_ns ? (3 * a->run_ns + run) / 4 : run + 1;
+    struct wire_result r = {.id = a->q.e[i].id,
+                            .status = status,
+                            .code = code,
+                            .worker = info.worker_id,
+                            .pid = info.pid,
+                            .len = len,
+                            .run_ns = run,
+                            .user_us = (uint64_t)(info.user_cpu_s * 1e6),
+                            .sys_us = (uint64_t)(info.sys_cpu_s * 1e6),
+                            .peak_rss = info.peak_rss_bytes};
+    add_result(a, r, msg, data, i);
+    pp__inflight_let_go(&a->q, i);
 }
 
-/* A local task finished (on the local pool's monitor thread, or at once). */
-static void on_done(pp_future *f, void *ud)
+static void told_started(void *ud, uint64_t id)
 {
     struct agent *a = ud;
-    pthread_mutex_lock(&a->done_lock);
-    bool ok = push(&a->done, f);
-    pthread_mutex_unlock(&a->done_lock);
-    if (!ok) /* no memory: the agent finds it when it scans */
-        return;
-    atomic_fetch_add(&a->done_seq, 1);
-    pp__futex_wake(&a->done_seq, 1, false);
+    pp__bytes_put(&a->started, &id, sizeof id);
+    a->nstarted++;
+    a->failed |= a->started.failed;
 }
 
-/* Follows a submitted task; false when it cannot be followed. The task's id
-   rides in its future's data pointer. */
-static bool track(struct agent *a, pp_future *f)
+/* Collects what has started and finished since the last round; true if a
+   task finished. */
+static bool collect(struct agent *a)
 {
-    if (!push(&a->waiting, f))
-        return false;
-    a->running++;
-    if (pp_future_add_done_callback(f, on_done, a) != PP_OK) {
-        a->waiting.n--;
-        a->running--;
-        return false;
+    bool any = false;
+    uint32_t i;
+    pp__inflight_started(&a->q, told_started, a);
+    while ((i = pp__inflight_next_done(&a->q, 2 * (size_t)a->nworkers + 1)) != PP_NO_ENTRY) {
+        finish(a, i);
+        any = true;
     }
-    return true;
+    return any;
 }
 
-static uint64_t id_of(const pp_future *f)
+/* Sends the round's report (or a heartbeat), then its large results. */
+static void report(struct agent *a)
 {
-    return (uint64_t)(uintptr_t)pp_future_data(f);
+    uint64_t now = a->t->now(a->t);
+    if (!a->nstarted && !a->nresults && now - a->last_sent < a->tm.heartbeat_ns)
+        return;
+    pp_stats s = {0};
+    if (a->pool)
+        pp_pool_stats(a->pool, &s);
+    struct wire_report head = {.nstarted = a->nstarted,
+                               .nresults = a->nresults,
+                               .workers_started = s.workers_started,
+                               .workers_recycled = s.workers_recycled,
+                               .workers_alive = s.workers_alive};
+    struct pp_bytes m = {0};
+    pp__bytes_put(&m, &head, sizeof head);
+    pp__bytes_put(&m, a->started.p, a->started.len);
+    pp__bytes_put(&m, a->results.p, a->results.len);
+    if (m.failed) {
+        free(m.p);
+        a->failed = true;
+        return;
+    }
+    if (a->t->send(a->t, 0, TAG_REPORT, m.p, m.len, false, (struct pp_release){free, m.p}) != PP_OK)
+        a->failed = true;
+    for (size_t k = 0; k < a->nbigs; k++) {
+        struct big_out *b = &a->bigs[k];
+        struct big_sent *bs = malloc(sizeof *bs);
+        if (!bs) { /* the master would wait for it for ever */
+            a->failed = true;
+            pp__inflight_sending(&a->q, b->entry, false);
+            continue;
+        }
+        *bs = (struct big_sent){a, b->entry};
+        if (a->t->send(a->t, 0, 0, (void *)b->data, b->len, true, (struct pp_release){big_sent, bs}) != PP_OK)
+            a->failed = true;
+    }
+    a->nbigs = 0;
+    pp__bytes_clear(&a->started);
+    pp__bytes_clear(&a->results);
+    a->nstarted = a->nresults = 0;
+    a->last_sent = now;
 }
+
+/* ---- tasks --------------------------------------------------------------------- */
 
 /* Submits a task whose argument is here: inline in the message, or in buf,
    a pool buffer the submit takes (NULL with a large argument: no memory). */
 static void submit_task(struct agent *a, const struct wire_task *t, const void *inline_arg, void *buf)
 {
     char msg[128];
-    if (t->big && !buf) {
-        fail_task(a, t->id, PP_ENOMEM, "the agent had no memory for the argument");
-        return;
-    }
     pp_fn fn = pp__fn_decode(a->tab, t->fn_module, t->fn_off);
-    if (!fn) {
+    uint32_t i = fn && a->pool && (!t->big || buf) ? pp__inflight_add(&a->q, t->id) : PP_NO_ENTRY;
+    if (i == PP_NO_ENTRY) {
         if (buf)
             pp_buffer_free(a->pool, buf);
-        snprintf(msg, sizeof msg, "rank %d has no function at module %u offset %#llx", pp_mpi_rank(),
-                 (unsigned)t->fn_module, (unsigned long long)t->fn_off);
-        fail_task(a, t->id, PP_EINVAL, msg);
+        if (fn && a->pool)
+            fail_task(a, t->id, PP_ENOMEM, "the agent had no memory for the task");
+        else if (!a->pool)
+            fail_task(a, t->id, PP_EBROKEN, "the agent has no pool");
+        else {
+            snprintf(msg, sizeof msg, "rank %d has no function at module %u offset %#llx", a->t->rank,
+                     (unsigned)t->fn_module, (unsigned long long)t->fn_off);
+            fail_task(a, t->id, PP_EINVAL, msg);
+        }
         return;
     }
     pp_task_opts o = {.deadline = (double)t->deadline_ns / 1e9,
                       .cpu_limit = (double)t->cpu_limit_ns / 1e9,
                       .result_hint = (size_t)t->result_hint,
-                      .data = (void *)(uintptr_t)t->id};
+                      .data = (void *)(uintptr_t)i};
     pp_future *f = NULL;
-    int rc = buf ? pp_submit_buffer(a->pool, fn, buf, t->arg_len, &o, &f)
-                 : pp_submit_opts(a->pool, fn, inline_arg, t->arg_len, &o, &f);
-    if (rc == PP_OK && !track(a, f)) {
-        pp_future_cancel(f);
-        pp_future_release(f);
-        rc = PP_ENOMEM;
-    }
+    int rc = buf ? pp_submit_buffer(a->pool, fn, buf, (size_t)t->arg_len, &o, &f)
+                 : pp_submit_opts(a->pool, fn, inline_arg, (size_t)t->arg_len, &o, &f);
+    pp__inflight_submitted(&a->q, i, rc == PP_OK ? f : NULL);
     if (rc != PP_OK) {
-        snprintf(msg, sizeof msg, "rank %d could not submit the task", pp_mpi_rank());
+        snprintf(msg, sizeof msg, "rank %d could not submit the task", a->t->rank);
         fail_task(a, t->id, rc, msg);
     }
 }
 
-/* Takes one task of a TASKS message. A large argument is received into a
-   pool buffer without blocking (the agent goes on reporting meanwhile: a
-   64 MiB argument took 0.8 s to come in on a loaded machine, past the
-   master's patience), and submitted once it has landed (land). */
-static void take_task(struct agent *a, const struct wire_task *t, const unsigned char *inline_arg)
+/* Takes a task whose argument comes on the large lane: it is received
+   into a pool buffer while the agent goes on (a 64 MiB argument took 0.8 s
+   to come in on a loaded machine), and submitted once it has landed. Room
+   for the landing was made before the message was read. */
+static void take_big(struct agent *a, const struct wire_task *t)
 {
-    if (!t->big) {
-        submit_task(a, t, inline_arg, NULL);
+    struct landing l = {
+        .t = *t, .buf = a->pool && t->arg_len <= SIZE_MAX ? pp_buffer_alloc(a->pool, t->arg_len) : NULL};
+    int rc = a->t->recv_big(a->t, 0, l.buf, t->arg_len, &l.in);
+    if (rc != PP_OK) { /* the payloads after it would land in the wrong places */
+        if (l.buf)
+            pp_buffer_free(a->pool, l.buf);
+        a->failed = true;
         return;
     }
-    struct landing l = {.t = *t, .buf = pp_buffer_alloc(a->pool, t->arg_len)}; /* NULL: dropped on arrival */
-    if (a->nlandings == a->landings_cap) {
-        size_t cap = a->landings_cap ? 2 * a->landings_cap : 8;
-        struct landing *g = realloc(a->landings, cap * sizeof *g);
-        if (g) {
-            a->landings = g;
-            a->landings_cap = cap;
-        }
-    }
-    int rc = pp__chan_post_big(a->c, 0, l.buf, t->arg_len, &l.in);
-    if (a->nlandings < a->landings_cap && rc == PP_OK) {
-        a->landings[a->nlandings++] = l;
-        return;
-    }
-    while (rc == PP_OK && !pp__chan_arrived(&l.in)) /* no memory to follow it: wait for it here */
-        ;
-    if (l.buf)
-        pp_buffer_free(a->pool, l.buf);
-    fail_task(a, t->id, rc == PP_OK ? PP_ENOMEM : rc, "the agent could not receive the argument");
+    a->landings[a->nlandings++] = l;
 }
 
 /* Submits the tasks whose large argument has landed, in the order sent. */
-static void land(struct agent *a)
+static bool land(struct agent *a)
 {
     size_t done = 0;
-    while (done < a->nlandings && pp__chan_arrived(&a->landings[done].in)) {
-        submit_task(a, &a->landings[done].t, NULL, a->landings[done].buf);
+    while (done < a->nlandings) {
+        struct landing *l = &a->landings[done];
+        int rc = a->t->big_done(a->t, l->in);
+        if (rc == 0)
+            break;
+        if (rc == 1) {
+            submit_task(a, &l->t, NULL, l->buf);
+        } else {
+            if (l->buf)
+                pp_buffer_free(a->pool, l->buf);
+            fail_task(a, l->t.id, rc, "the agent could not receive the argument");
+        }
         done++;
     }
-    if (done) {
-        memmove(a->landings, a->landings + done, (a->nlandings - done) * sizeof *a->landings);
-        a->nlandings -= done;
-        pp__chan_active(a->c);
-    }
-}
-
-static void take_tasks(struct agent *a, const unsigned char *m, size_t len)
-{
-    uint32_t count;
-    if (len < 8)
-        return;
-    memcpy(&count, m, 4);
-    size_t at = 8;
-    for (uint32_t i = 0; i < count && len - at >= sizeof(struct wire_task); i++) {
-        struct wire_task t;
-        memcpy(&t, m + at, sizeof t);
-        at += sizeof t;
-        uint64_t inline_len = t.big ? 0 : t.arg_len;
-        if (inline_len > len - at)
-            return; /* malformed: the master never sends it */
-        take_task(a, &t, m + at);
-        at += wire_pad8(inline_len);
-    }
-}
-
-/* Reads what the master sent; returns false when it says exit. */
-static bool read_master(struct agent *a)
-{
-    int flag = 0;
-    MPI_Status st;
-    while (MPI_Iprobe(0, MPI_ANY_TAG, a->c->comm, &flag, &st) == MPI_SUCCESS && flag) {
-        size_t len = 0;
-        unsigned char *m = pp__chan_recv(a->c, &st, &len);
-        a->last_heard = pp__now_ns();
-        if (!m)
-            continue;
-        struct wire_ctrl ctrl = {0};
-        if (st.MPI_TAG == TAG_CTRL && len >= sizeof ctrl)
-            memcpy(&ctrl, m, sizeof ctrl);
-        if (st.MPI_TAG == TAG_TASKS) {
-            take_tasks(a, m, len);
-            pp__chan_active(a->c);
-        }
-        free(m);
-        if (ctrl.op == CTRL_TERMINATE)
-            pp_pool_terminate(a->pool, ctrl.arg);
-        else if (ctrl.op == CTRL_EXIT)
-            return false;
-    }
+    if (!done)
+        return false;
+    memmove(a->landings, a->landings + done, (a->nlandings - done) * sizeof *a->landings);
+    a->nlandings -= done;
     return true;
 }
 
-/* Notes the tasks that have started since the last look. */
-static void scan_started(struct agent *a)
+static void take_tasks(struct agent *a, const struct pp_msg *m)
 {
-    uint64_t now = pp__now_ns();
-    if (now - a->scanned_at < STARTED_SCAN_NS)
+    struct pp_reader r = {m->data, m->len, 0};
+    uint32_t head[2];
+    if (!pp__read_into(&r, head, sizeof head) || head[0] > m->len / sizeof(struct wire_task) ||
+        !pp__grow((void **)&a->landings, a->nlandings + head[0], &a->landings_cap, sizeof *a->landings)) {
+        a->failed = true;
         return;
-    a->scanned_at = now;
-    for (size_t i = 0; i < a->waiting.n;) {
-        pp_future *f = a->waiting.f[i];
-        if (!pp_future_running(f) && !pp_future_done(f)) {
-            i++;
+    }
+    for (uint32_t k = 0; k < head[0] && !a->failed; k++) {
+        struct wire_task t;
+        const void *arg = NULL;
+        if (!pp__read_into(&r, &t, sizeof t) || (!t.big && !(arg = pp__read(&r, t.arg_len)))) {
+            a->failed = true; /* malformed: the master never sends it */
+            return;
+        }
+        if (t.big)
+            take_big(a, &t);
+        else
+            submit_task(a, &t, arg, NULL);
+    }
+}
+
+/* ---- what the master says ------------------------------------------------------ */
+
+/* Reads everything the master has sent, then acts on it; returns how the
+   agent ends, or -1 to go on. */
+static int read_master(struct agent *a, bool *alone)
+{
+    struct pp_msg m;
+    while (a->t->poll(a->t, &m) == 1) {
+        if (m.src != 0 || !pp__grow((void **)&a->inbox, a->ninbox + 1, &a->inbox_cap, sizeof *a->inbox)) {
+            a->failed |= m.src == 0; /* no memory to keep it */
+            free(m.data);
             continue;
         }
-        uint64_t id = id_of(f);
-        pp__bytes_put(&a->started, &id, sizeof id);
-        a->nstarted++;
-        a->waiting.f[i] = a->waiting.f[--a->waiting.n];
+        a->inbox[a->ninbox++] = m;
+        a->heard_at = a->watch.watched;
     }
-}
-
-/* Turns a finished task into a result record, and lets its future go. */
-static void finish(struct agent *a, pp_future *f)
-{
-    for (size_t i = 0; i < a->waiting.n; i++)
-        if (a->waiting.f[i] == f) { /* finished before a scan saw it start */
-            uint64_t id = id_of(f);
-            pp__bytes_put(&a->started, &id, sizeof id);
-            a->nstarted++;
-            a->waiting.f[i] = a->waiting.f[--a->waiting.n];
-            break;
+    int end = -1;
+    for (size_t k = 0; k < a->ninbox; k++) { /* dropped: before anything else is done */
+        struct wire_ctrl c;
+        struct pp_reader r = {a->inbox[k].data, a->inbox[k].len, 0};
+        if (a->inbox[k].tag == TAG_CTRL && pp__read_into(&r, &c, sizeof c) && c.op == CTRL_DROPPED)
+            end = PP_AGENT_DROPPED;
+    }
+    for (size_t k = 0; k < a->ninbox; k++) {
+        struct pp_msg *in = &a->inbox[k];
+        struct wire_ctrl c = {0};
+        struct pp_reader r = {in->data, in->len, 0};
+        if (end == -1 && in->tag == TAG_TASKS && !in->data)
+            a->failed = true; /* it could not be kept */
+        else if (end == -1 && in->tag == TAG_TASKS) {
+            take_tasks(a, in);
+            a->moved = true;
+        } else if (in->tag == TAG_CTRL && pp__read_into(&r, &c, sizeof c) && end == -1) {
+            if (c.op == CTRL_TERMINATE && c.arg > 0 && c.arg < NSIG && a->pool)
+                pp_pool_terminate(a->pool, c.arg);
+            else if (c.op == CTRL_EXIT) {
+                end = PP_AGENT_DONE;
+                *alone = c.arg != 0;
+            }
         }
-    int code = 0;
-    const char *msg = NULL;
-    int status = pp_future_exception(f, 0, &code, &msg);
-    pp_task_info info = {0};
-    pp_future_info(f, &info);
-    struct wire_result r = {.id = id_of(f),
-                            .status = status,
-                            .code = code,
-                            .worker = info.worker_id,
-                            .pid = info.pid,
-                            .len = f->result ? f->result_len : 0,
-                            .run_ns = (uint64_t)(info.wall_s * 1e9),
-                            .user_us = (uint64_t)(info.user_cpu_s * 1e6),
-                            .sys_us = (uint64_t)(info.sys_cpu_s * 1e6),
-                            .peak_rss = info.peak_rss_bytes};
-    if (status != PP_OK && status != PP_ECRASHED)
-        r.len = 0; /* a crashed task keeps what it reserved (map.c reads it) */
-    if (!add_result(a, r, msg, f->result, f))
-        pp_future_release(f);
-    a->running--;
-}
-
-/* Collects what finished since the last round; true if anything did. */
-static bool collect(struct agent *a)
-{
-    pthread_mutex_lock(&a->done_lock);
-    struct futures done = a->done;
-    a->done = (struct futures){0};
-    pthread_mutex_unlock(&a->done_lock);
-    for (size_t i = 0; i < done.n; i++)
-        finish(a, done.f[i]);
-    free(done.f);
-    return done.n > 0;
-}
-
-/* Sends the round's report (or a heartbeat), then its large results. */
-static void report(struct agent *a)
-{
-    uint64_t now = pp__now_ns();
-    if (!a->nstarted && !a->nresults && now - a->last_sent < HEARTBEAT_NS)
-        return;
-    struct pp_bytes m = {0};
-    uint32_t head[2] = {a->nstarted, a->nresults};
-    pp__bytes_put(&m, head, sizeof head);
-    if (a->started.len)
-        pp__bytes_put(&m, a->started.p, a->started.len);
-    if (a->results.len)
-        pp__bytes_put(&m, a->results.p, a->results.len);
-    if (!m.failed) {
-        pp__chan_send(a->c, 0, TAG_REPORT, m.p, m.len, pp__release_free(m.p));
-        pp__bigs_send(a->c, 0, &a->bigs, false);
-        a->started.len = a->results.len = 0;
-        a->nstarted = a->nresults = 0;
-        a->started.failed = a->results.failed = false;
-        a->last_sent = now;
-    } else {
-        free(m.p); /* no memory: the records wait for the next round */
+        free(in->data);
     }
+    a->ninbox = 0;
+    if (end == -1 && a->failed)
+        end = PP_AGENT_FAILED;
+    return end;
 }
 
-_Noreturn void pp__agent_main(struct pp_chan *c, pp_pool *local, const struct pp_modtab *tab)
+/* ---- the loop ------------------------------------------------------------------ */
+
+/* The nap before the next round (0: poll). */
+static uint64_t next_nap(struct agent *a)
 {
-    struct agent a = {.c = c, .pool = local, .tab = tab};
+    size_t running = a->q.unreported;
+    bool due = running && a->run_ns <= PP_POLL_BUDGET_NS;
+    uint64_t cap = a->nlandings || a->t->sending(a->t) ? PP_SENDING_NAP_NS
+                   : running                           ? PP_BUSY_NAP_NS
+                                                       : PP_IDLE_NAP_NS;
+    return pp__pace_nap(&a->pace, due, running < a->nworkers, cap);
+}
+
+static int serve(struct agent *a, bool *alone)
+{
     prctl(PR_SET_TIMERSLACK, 1000UL); /* its short naps are meant: no 50 us of slack on each */
-    pthread_mutex_init(&a.done_lock, NULL);
-    a.last_heard = a.last_sent = pp__now_ns();
-    pp__chan_active(c);
-    while (read_master(&a) && pp__now_ns() - a.last_heard < MASTER_LOST_NS) {
-        uint32_t seen = atomic_load(&a.done_seq);
-        land(&a);
-        if (collect(&a))
-            pp__chan_active(c);
-        scan_started(&a);
-        report(&a);
-        pp__chan_progress(c);
-        uint64_t nap = pp__chan_nap(c, a.nlandings ? PP_SENDING_NAP_NS : a.running ? BUSY_NAP_NS : IDLE_NAP_NS);
-        if (a.running && nap) /* a completion ends the nap */
-            pp__futex_wait(&a.done_seq, seen, false, pp__now_ns() + nap);
-        else
-            pp__chan_sleep(nap);
-    }
-    for (size_t i = 0; i < a.nlandings; i++) /* arguments that will never come */
-        for (int k = 0; k < a.landings[i].in.n; k++) {
-            MPI_Cancel(&a.landings[i].in.req[k]);
-            MPI_Request_free(&a.landings[i].in.req[k]);
+    a->last_sent = a->t->now(a->t);
+    pp__pace_event(&a->pace);
+    for (;;) {
+        uint32_t seen = atomic_load(&a->q.seq);
+        pp__pace_watch(&a->watch, a->t->now(a->t), a->tm.heartbeat_ns);
+        int end = read_master(a, alone);
+        if (end != -1)
+            return end;
+        a->moved |= land(a);
+        a->moved |= collect(a);
+        if (a->moved || a->nresults)
+            pp__pace_event(&a->pace);
+        a->moved = false;
+        report(a);
+        if (a->failed)
+            return PP_AGENT_FAILED;
+        if (a->watch.watched - a->heard_at >= a->tm.master_lost_ns)
+            return PP_AGENT_ORPHANED;
+        uint64_t nap = next_nap(a);
+        if (nap >= PP_CALLBACK_NAP_NS && a->q.unreported) { /* a completion ends the nap */
+            pp__inflight_arm(&a->q);
+            pp__futex_wait(&a->q.seq, seen, false, pp__now_ns() + nap);
+        } else {
+            pp__pace_sleep(nap);
         }
-    if (pp__now_ns() - a.last_heard >= MASTER_LOST_NS)
-        pp__chan_forget(c, 0); /* nobody reads what is on its way */
-    else
-        pp__chan_flush(c); /* large results are read from the pool's memory */
-    pp_pool_terminate(local, SIGKILL); /* tasks still here have nobody to go to */
-    pp_pool_destroy(local);            /* runs the last callbacks; their futures are freed with it */
-    pp__chan_send(c, 0, TAG_BYE, NULL, 0, (struct pp_release){0});
-    if (pp__now_ns() - a.last_heard >= MASTER_LOST_NS)
-        pp__chan_forget(c, 0);
-    pp__chan_flush(c);
-    MPI_Comm_free(&c->comm);
-    MPI_Finalize();
-    exit(0);
+    }
+}
+
+/* Waits, within the master's patience, until its large results are sent. */
+static void drain_sends(struct agent *a)
+{
+    uint64_t until = a->t->now(a->t) + a->tm.master_lost_ns;
+    struct pp_msg m;
+    while (a->t->sending(a->t) && a->t->now(a->t) < until) {
+        if (a->t->poll(a->t, &m) == 1)
+            free(m.data);
+        pp__pace_sleep(PP_SENDING_NAP_NS);
+    }
+}
+
+static void end_agent(struct agent *a, int end, bool alone)
+{
+    bool orderly = end == PP_AGENT_DONE;
+    if (orderly)
+        drain_sends(a); /* large results are read from the pool's memory */
+    if (a->pool)        /* not orderly: at once, its tasks run elsewhere now; orderly: none is left */
+        pp_pool_terminate(a->pool, SIGKILL);
+    for (size_t k = 0; k < a->nlandings; k++) /* arguments that will never be used */
+        if (a->t->big_abandon(a->t, a->landings[k].in) && a->landings[k].buf)
+            pp_buffer_free(a->pool, a->landings[k].buf);
+    if (!orderly)
+        a->t->forget(a->t, 0); /* nobody reads what is on its way */
+    if (a->pool)
+        pp_pool_destroy(a->pool); /* runs the last callbacks; their futures go with it */
+    if (orderly)
+        a->t->send(a->t, 0, TAG_BYE, NULL, 0, false, (struct pp_release){0});
+    /* the master that could not start finalizes: leave in step with it */
+    bool together = (orderly && !alone) || end == PP_AGENT_UNSTARTED;
+    a->t->finalize(a->t, orderly, together);
+    pp__inflight_free(&a->q);
+    free(a->started.p);
+    free(a->results.p);
+    free(a->bigs);
+    free(a->landings);
+    free(a->inbox);
+}
+
+/* The master's module table, then hello; false when the master gave up. */
+static bool greet(struct agent *a, struct pp_modtab *tab)
+{
+    void *packed = NULL;
+    size_t len = 0;
+    if (a->t->bcast(a->t, &packed, &len) != PP_OK || !len) {
+        free(packed);
+        return false; /* the master could not start (or no memory here: it hears no hello) */
+    }
+    int ok = pp__modtab_match(tab, packed, len);
+    free(packed);
+    cpu_set_t set;
+    struct wire_hello h = {.nworkers = a->nworkers,
+                           .table_ok = ok == 1,
+                           .cpus =
+                               sched_getaffinity(0, sizeof set, &set) == 0 ? (uint32_t)CPU_COUNT(&set) : 0,
+                           .pid = (int32_t)getpid()};
+    return a->t->send(a->t, 0, TAG_HELLO, &h, sizeof h, false, (struct pp_release){0}) == PP_OK;
+}
+
+enum pp_agent_end pp__agent_run(struct pp_transport *t, pp_pool *local, struct pp_modtab *tab,
+                                const struct pp_timing *tm)
+{
+    struct agent a = {.t = t, .pool = local, .tab = tab, .tm = *tm};
+    pp__inflight_init(&a.q);
+    a.nworkers = local ? (uint32_t)pp_pool_max_workers(local) : 0;
+    bool alone = false;
+    int end = greet(&a, tab) ? serve(&a, &alone) : PP_AGENT_UNSTARTED;
+    end_agent(&a, end, alone);
+    return (enum pp_agent_end)end;
 }
