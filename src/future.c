@@ -164,6 +164,14 @@ int pp__wait_done(pp_future *f, uint64_t deadline)
     }
 }
 
+bool pp__no_culprit(pp_future *f)
+{
+    pthread_mutex_lock(&f->pool->lock);
+    bool none = f->flags & FUT_NO_CULPRIT;
+    pthread_mutex_unlock(&f->pool->lock);
+    return none;
+}
+
 int pp_future_result(pp_future *f, double timeout, const void **data, size_t *len)
 {
     if (data)

@@ -16,6 +16,11 @@
    PP_ESTATE when it would have to wait inside a done-callback. */
 int pp__wait_done(pp_future *f, uint64_t deadline);
 
+/* A done chunk's future (map.c, stream.c): whether a kill for a chunk item's
+   limit landed as the next item began, so the item running is not to blame
+   (read under the lock: other flags change after the end). */
+bool pp__no_culprit(pp_future *f);
+
 /* The checks every submit starts with: clears *future, then PP_EINVAL (NULL
    pool, fn or future; !arg_ok; a negative or NaN duration in opts) or
    PP_ESTATE (a process other than the pool's creator); on PP_OK, *spec is

@@ -234,7 +234,7 @@ static int collect(struct map_job *job, struct inflight *c, uint64_t deadline)
                         f->result_len >= results_at(c->count) + c->count * job->result_size;
         size_t took = has_area ? take_items(job, c, f->result, f->result_len, c->count) : 0;
         bool started = took < c->count && has_area && item_status(f->result, took) != NOT_RUN &&
-                       !(f->flags & FUT_NO_CULPRIT); /* killed for an item that had just finished */
+                       abrupt(status) && !pp__no_culprit(f); /* killed for an item that had just finished */
         pp_future_release(f);
         c->f = NULL;
         if (took == c->count)

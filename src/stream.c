@@ -602,7 +602,7 @@ static void split(pp_map_iter *it, size_t at)
     if (d > p.count)
         d = p.count;
     bool started = h && d < p.count && atomic_load(&((struct log_head *)h)->running) == p.pos + d + 1 &&
-                   !(f->flags & FUT_NO_CULPRIT); /* killed for an item that had just finished */
+                   abrupt(status) && !pp__no_culprit(f); /* killed for an item that had just finished */
     struct piece parts[3];
     int nparts = 0;
     bool keep = d > 0;
