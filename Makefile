@@ -170,12 +170,14 @@ $(MPI_TEST): test/mpi/test_mpi.c $(CLUSTER_CHECKS) $(MPI_LIB)
 	@mkdir -p $(dir $@)
 	$(MPICC) $(WARN) $(CFLAGS) $(CPPFLAGS) test/mpi/test_mpi.c test/mpi/checks.c $(MPI_LIB) $(LDLIBS) -o $@
 
-# The cluster suite on 4 ranks (a master and 3 agents); then, under
+# The cluster suite on 4 ranks (a master and 3 agents), and an agent stopped
+# for 2.5 s in a job that cannot lose a rank (waited out); then, under
 # --enable-recovery, an agent killed, an agent stopped and resumed (it is
 # fenced and leaves), and the master killed (every agent leaves within its
 # 5 s of patience); then no process of any run may be left.
 test-mpi: $(MPI_TEST)
 	timeout 600 $(MPIRUN) -n 4 $(MPI_TEST)
+	timeout 300 $(MPIRUN) -n 4 $(MPI_TEST) --stop-agent
 	timeout 300 $(MPIRUN) --enable-recovery -n 4 $(MPI_TEST) --lose-agent
 	timeout 300 $(MPIRUN) --enable-recovery -n 4 $(MPI_TEST) --stop-agent
 	timeout 60 $(MPIRUN) --enable-recovery -n 4 $(MPI_TEST) --lose-master >$(BUILD)/test/lose-master.log 2>&1 || true

@@ -85,8 +85,10 @@ static int pool_memory(pp_pool *pool)
     return rc;
 }
 
-/* A pool of nworkers (0: from the configuration); remote: see pool.h. */
-static int pool_new(pp_pool **out, const pp_config *config, uint32_t nworkers, struct pp_remote *remote)
+/* A pool of nworkers (0: from the configuration); remote: see pool.h;
+   workers poll spin_ns for work after a task. */
+static int pool_new(pp_pool **out, const pp_config *config, uint32_t nworkers, struct pp_remote *remote,
+                    uint64_t spin_ns)
 {
     if (!out)
         return PP_EINVAL;
@@ -136,7 +138,8 @@ static int pool_new(pp_pool **out, const pp_config *config, uint32_t nworkers, s
                                      .initarg = cfg.initarg,
                                      .max_tasks_per_child = cfg.max_tasks_per_child,
                                      .max_rss = cfg.max_rss_per_child,
-                                     .pin = cfg.pin_workers};
+                                     .pin = cfg.pin_workers,
+                                     .spin_ns = spin_ns};
         fflush(NULL); /* nothing buffered may be written twice */
         rc = pp__spawner_start(&pool->spawner, &wcfg, pool->nworkers);
     }
@@ -156,12 +159,17 @@ static int pool_new(pp_pool **out, const pp_config *config, uint32_t nworkers, s
 
 int pp_pool_create(pp_pool **out, const pp_config *config)
 {
-    return pool_new(out, config, 0, NULL);
+    return pool_new(out, config, 0, NULL, PP_WORKER_SPIN_NS);
+}
+
+int pp__pool_create_unspun(pp_pool **out, const pp_config *config)
+{
+    return pool_new(out, config, 0, NULL, 0);
 }
 
 int pp__pool_create_remote(pp_pool **out, const pp_config *config, uint32_t nworkers, struct pp_remote *remote)
 {
     if (!nworkers || !remote)
         return PP_EINVAL;
-    return pool_new(out, config, nworkers, remote);
+    return pool_new(out, config, nworkers, remote, PP_WORKER_SPIN_NS);
 }

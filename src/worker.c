@@ -59,9 +59,6 @@
 
 #define PP_MEASURE_NS 50000 /* tasks shorter than this are timed, not measured (see docs/api.md) */
 
-#ifndef PP_WORKER_SPIN_NS
-#define PP_WORKER_SPIN_NS 50000 /* see docs/design.md, "Waiting" */
-#endif
 
 static pid_t worker_pid; /* the process the spawner started */
 
@@ -290,10 +287,10 @@ static void spinner_leave(struct pp_shm *shm, struct pp_worker_rec *rec)
 /* Polls the ring for a while: 1 with a task, -1 when closing, 0 when the
    spin budget ran out. */
 static int spin_for_task(const struct pp_layout *lay, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
-                         uint32_t *running)
+                         uint32_t *running, uint64_t spin_ns)
 {
     struct pp_shm *shm = lay->shm;
-    uint64_t spin_until = pp__now_ns() + PP_WORKER_SPIN_NS;
+    uint64_t spin_until = pp__now_ns() + spin_ns;
     spinner_enter(shm, rec);
     for (unsigned i = 0;; i++) {
         if (pp__ring_nonempty(&lay->ring)) {
@@ -313,10 +310,10 @@ static int spin_for_task(const struct pp_layout *lay, struct pp_worker_rec *rec,
 /* The next claimed slot, or false when the pool is closing and nothing is
    left; *slept tells whether the worker had to sleep for it. */
 static bool next_task(const struct pp_layout *lay, struct pp_worker_rec *rec, uint32_t w, uint32_t *s,
-                      uint32_t *running, bool *slept)
+                      uint32_t *running, bool *slept, uint64_t spin_ns)
 {
     struct pp_shm *shm = lay->shm;
-    int spun = spin_for_task(lay, rec, w, s, running);
+    int spun = spin_for_task(lay, rec, w, s, running, spin_ns);
     if (spun)
         return spun > 0;
     for (;;) {
@@ -467,13 +464,13 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
         uint32_t s, running;
         bool slept = false;
         uint64_t waited_from = pp__now_ns();
-        if (!next_task(lay, rec, w, &s, &running, &slept))
+        if (!next_task(lay, rec, w, &s, &running, &slept, cfg->spin_ns))
             break;
         if (slept) {
             snapshot(&m); /* the spin before the sleep is not the task's */
         } else { /* it spun for at most the spin budget: time it was descheduled is no CPU */
             uint64_t spun = pp__now_ns() - waited_from;
-            m.spun_ns += spun < PP_WORKER_SPIN_NS ? spun : PP_WORKER_SPIN_NS;
+            m.spun_ns += spun < cfg->spin_ns ? spun : cfg->spin_ns;
         }
         run_task(lay, rec, &m, s, running);
         if (cfg->max_rss && resident_bytes() > cfg->max_rss) {

@@ -20,7 +20,12 @@ struct pp_worker_cfg {
     unsigned max_tasks_per_child; /* 0: unlimited */
     size_t max_rss;               /* bytes; past it after a task the worker leaves; 0: none */
     bool pin;                     /* worker w runs on the w-th CPU it may use */
+    uint64_t spin_ns;             /* how long it polls for work after a task before it sleeps */
 };
+
+#ifndef PP_WORKER_SPIN_NS
+#define PP_WORKER_SPIN_NS 50000 /* the default; see docs/design.md, "Waiting" */
+#endif
 
 /* Runs worker w until the pool closes or its task budget is spent; leaves
    only through _exit. */

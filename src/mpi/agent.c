@@ -352,8 +352,11 @@ static int read_master(struct agent *a, bool *alone)
             take_tasks(a, in);
             a->moved = true;
         } else if (in->tag == TAG_CTRL && pp__read_into(&r, &c, sizeof c) && end == -1) {
+            uint32_t e;
             if (c.op == CTRL_TERMINATE && c.arg > 0 && c.arg < NSIG && a->pool)
                 pp_pool_terminate(a->pool, c.arg);
+            else if (c.op == CTRL_KILL && (e = pp__inflight_find(&a->q, c.id)) != PP_NO_ENTRY)
+                pp_future_kill(a->q.e[e].f); /* it ends PP_ECANCELLED and is reported as any task */
             else if (c.op == CTRL_EXIT) {
                 end = PP_AGENT_DONE;
                 *alone = c.arg != 0;

@@ -157,6 +157,14 @@ void pp__inflight_arm(struct pp_inflight *q)
     }
 }
 
+uint32_t pp__inflight_find(const struct pp_inflight *q, uint64_t id)
+{
+    for (uint32_t i = q->head; i != PP_NO_ENTRY; i = q->e[i].next)
+        if (q->e[i].id == id)
+            return i;
+    return PP_NO_ENTRY;
+}
+
 void pp__inflight_sending(struct pp_inflight *q, uint32_t i, bool sending)
 {
     q->e[i].sending = sending;

@@ -71,6 +71,8 @@ uint32_t pp__inflight_next_done(struct pp_inflight *q, size_t scan);
 /* Adds a done-callback to every unreported task that has none (before a
    long nap). */
 void pp__inflight_arm(struct pp_inflight *q);
+/* The entry of task id not yet reported, or PP_NO_ENTRY. */
+uint32_t pp__inflight_find(const struct pp_inflight *q, uint64_t id);
 /* The entry's large result is being sent (true), or has been (false). */
 void pp__inflight_sending(struct pp_inflight *q, uint32_t i, bool sending);
 /* The entry's result is reported: its future is released when nothing

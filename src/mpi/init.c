@@ -14,9 +14,11 @@
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "funcs.h"
+#include "../create.h"
 #include "pace.h"
 #include "procpool_mpi.h"
 #include "relay.h"
@@ -42,6 +44,41 @@ static int rank_from_env(void)
     return -1;
 }
 
+/* A number from the launcher's environment (the first of names set), or 0. */
+static long env_number(const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v)
+            return atol(v);
+    }
+    return 0;
+}
+
+/* Whether this node runs more processes than it has CPUs: its ranks, each
+   with an agent and its workers. Then an agent's workers do not poll for
+   work after a task (the core they would hold is another rank's). */
+static bool node_oversubscribed(const pp_config *cfg)
+{
+    static const char *local[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "PMIX_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"};
+    long ranks = env_number(local, sizeof local / sizeof local[0]);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long workers = cfg->max_workers ? cfg->max_workers : cpus;
+    return ranks > 0 && cpus > 0 && ranks * (workers + 1) > cpus;
+}
+
+/* Whether the job survives a lost rank (Open MPI's mpirun --enable-recovery):
+   without it the launcher ends the whole job when a rank exits, so an agent
+   is declared lost only after a long silence (a stopped or hung one), never
+   after a short stall the job would not survive being told about. */
+static bool job_survives_loss(void)
+{
+    const char *v = getenv("OMPI_MCA_orte_enable_recovery");
+    return v && (*v == '1' || *v == 't' || *v == 'y');
+}
+
+#define LOST_NS_WITHOUT_RECOVERY 30000000000ull
+
 int pp_mpi_init(int *argc, char ***argv, const pp_config *config, pp_pool **pool)
 {
     if (!pool)
@@ -54,7 +91,9 @@ int pp_mpi_init(int *argc, char ***argv, const pp_config *config, pp_pool **pool
     if (started)
         return PP_ESTATE;
     pp_pool *local = NULL;
-    int rc = rank_from_env() != 0 ? pp_pool_create(&local, &cfg) : PP_OK;
+    int rc = PP_OK;
+    if (rank_from_env() != 0) /* an agent's pool, made before MPI exists */
+        rc = node_oversubscribed(&cfg) ? pp__pool_create_unspun(&local, &cfg) : pp_pool_create(&local, &cfg);
     if (rc != PP_OK)
         return rc;
     struct pp_transport *t = NULL;
@@ -76,6 +115,8 @@ int pp_mpi_init(int *argc, char ***argv, const pp_config *config, pp_pool **pool
     if (pp__modtab_load(&tab) != PP_OK)
         tab = (struct pp_modtab){0}; /* matches nothing: the agents refuse */
     struct pp_timing tm = pp__timing_default();
+    if (!job_survives_loss())
+        tm.lost_ns = LOST_NS_WITHOUT_RECOVERY;
     if (self_rank != 0) {
         if (!local)
             pp_pool_create(&local, &cfg); /* NULL still: it says 0 workers, and serves nothing */

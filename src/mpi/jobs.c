@@ -37,6 +37,9 @@ pp_future *pp__job_end(struct pp_relay *r, uint32_t j)
 {
     struct pp_job *jb = &r->jobs[j];
     pp_future *f = jb->f;
+    for (uint32_t k = 0; k < r->nkills; k++) /* a kill not yet passed on: the task has ended */
+        if (r->kills[k] == f)
+            r->kills[k] = r->kills[--r->nkills];
     r->peers[jb->peer].inflight--;
     r->peers[jb->peer].inflight_bytes -= jb->bytes;
     jb->f = NULL;

@@ -30,13 +30,24 @@
 #include "jobs.h"
 #include "results.h"
 
-void pp__peers_tell(struct pp_relay *r, uint32_t pi, int op, int arg)
+static void tell(struct pp_relay *r, uint32_t pi, struct wire_ctrl c)
 {
     struct wire_ctrl *m = malloc(sizeof *m);
     if (!m)
-        return; /* a ping or a word that the agent's patience covers */
-    *m = (struct wire_ctrl){op, arg};
+        return; /* a ping or a word that the agent's patience covers; a kill then does not land */
+    *m = c;
     r->t->send(r->t, r->peers[pi].rank, TAG_CTRL, m, sizeof *m, false, (struct pp_release){free, m});
+}
+
+void pp__peers_tell(struct pp_relay *r, uint32_t pi, int op, int arg)
+{
+    tell(r, pi, (struct wire_ctrl){.op = op, .arg = arg});
+}
+
+void pp__peers_kill(struct pp_relay *r, uint32_t pi, uint32_t j)
+{
+    if (!r->peers[pi].lost)
+        tell(r, pi, (struct wire_ctrl){.op = CTRL_KILL, .id = pp__job_id(r, j)});
 }
 
 void pp__peers_lose(struct pp_relay *r, uint32_t pi, const char *why)

@@ -12,6 +12,8 @@
 
 /* Sends agent pi a control message (wire.h). */
 void pp__peers_tell(struct pp_relay *r, uint32_t pi, int op, int arg);
+/* Asks agent pi to kill the task it runs as job j (pp_future_kill). */
+void pp__peers_kill(struct pp_relay *r, uint32_t pi, uint32_t j);
 /* Declares agent pi lost, for good (pool->lock held). */
 void pp__peers_lose(struct pp_relay *r, uint32_t pi, const char *why);
 /* Loses the agents that are doomed, or silent too long on the relay's

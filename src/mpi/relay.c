@@ -126,6 +126,19 @@ static uint64_t next_nap(struct pp_relay *r, bool *room)
     return pp__pace_nap(&r->pace, due, free_workers > 0, cap);
 }
 
+/* Asks the agents to kill the tasks pp_future_kill settled (pool->lock
+   held); a job that ended meanwhile took its kill off the list. */
+static void pass_kills(struct pp_relay *r)
+{
+    for (uint32_t k = 0; k < r->nkills; k++)
+        for (uint32_t j = 0; j < r->njobs; j++)
+            if (r->jobs[j].f == r->kills[k]) {
+                pp__peers_kill(r, r->jobs[j].peer, j);
+                break;
+            }
+    r->nkills = 0;
+}
+
 static void *relay_main(void *arg)
 {
     struct pp_relay *r = arg;
@@ -146,6 +159,7 @@ static void *relay_main(void *arg)
             fail_all(r);
         }
         moved |= pp__assign_tasks(r);
+        pass_kills(r);
         bool drained = pp__drained(pool) && pool->unfinished == 0;
         pthread_mutex_unlock(&pool->lock);
         pp__assign_send(r);
@@ -185,6 +199,16 @@ static void relay_wake(struct pp_remote *remote)
     atomic_fetch_add(&r->wake_seq, 1);
     if (atomic_exchange(&r->asleep, 0)) /* the first submit of a nap wakes it, the others need not */
         pp__futex_wake(&r->wake_seq, 1, false);
+}
+
+/* pp_future_kill of a task an agent holds (pool->lock held): the thread
+   passes it on (pass_kills). */
+static void relay_kill(struct pp_remote *remote, pp_future *f)
+{
+    struct pp_relay *r = (struct pp_relay *)remote;
+    if (r->nkills < r->njobs)
+        r->kills[r->nkills++] = f;
+    relay_wake(remote);
 }
 
 static void relay_terminate(struct pp_remote *remote, int sig)
@@ -230,6 +254,7 @@ static void relay_free(struct pp_relay *r)
     free(r->peers);
     free(r->jobs);
     free(r->free_jobs);
+    free(r->kills);
     pp__modtab_free(&r->tab);
     free(r);
 }
@@ -300,13 +325,15 @@ static int start(struct pp_relay *r, const pp_config *config)
         return PP_ESYS; /* no agent could make a pool */
     r->jobs = calloc(r->njobs, sizeof *r->jobs);
     r->free_jobs = malloc(r->njobs * sizeof *r->free_jobs);
-    if (!r->jobs || !r->free_jobs)
+    r->kills = malloc(r->njobs * sizeof *r->kills);
+    if (!r->jobs || !r->free_jobs || !r->kills)
         return PP_ENOMEM;
     for (uint32_t j = 0; j < r->njobs; j++)
         r->free_jobs[r->nfree++] = r->njobs - 1 - j;
     r->ops = (struct pp_remote){.wake = relay_wake,
                                 .terminate = relay_terminate,
                                 .stop = relay_stop,
+                                .kill = relay_kill,
                                 .stats = relay_stats,
                                 .window = relay_window};
     rc = pp__pool_create_remote(&r->pool, config, total, &r->ops);

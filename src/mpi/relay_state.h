@@ -84,6 +84,9 @@ struct pp_relay {
     uint32_t npeers;
     struct pp_job *jobs;
     uint32_t njobs, *free_jobs, nfree;
+    pp_future **kills; /* pp_future_kill of taken tasks, for the thread to pass on (pool->lock;
+                          room for every job: a future is killed once) */
+    uint32_t nkills;
     pthread_t thread;
     bool thread_started;
     _Atomic uint32_t wake_seq, asleep;

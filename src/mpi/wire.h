@@ -11,7 +11,7 @@
  *   master -> agent   TAG_TASKS  u32 count, pad, then count wire_task
  *                                records, each followed by its inline argument
  *                     TAG_CTRL   wire_ctrl: ping, terminate(sig), exit(alone),
- *                                dropped
+ *                                dropped, kill(task id)
  *   agent -> master   TAG_HELLO  wire_hello, once
  *                     TAG_REPORT wire_report, nstarted u64 ids, then nresults
  *                                wire_result records, each followed by its
@@ -35,10 +35,12 @@ enum wire_ctrl_op {
     CTRL_TERMINATE, /* arg: the signal for every running task */
     CTRL_EXIT,      /* the pool is done; arg 1: a rank was lost, leave without waiting for the others */
     CTRL_DROPPED,   /* you were declared lost: kill your workers, exit nonzero */
+    CTRL_KILL,      /* id: pp_future_kill of that task (it still reports, as any task does) */
 };
 
 struct wire_ctrl {
     int32_t op, arg;
+    uint64_t id;
 };
 
 struct wire_hello {

@@ -342,6 +342,37 @@ void check_cancel(const char *prefix, pp_pool *pool)
     EXPECT(was_cancelled == cancelled && ok + was_cancelled == N);
 }
 
+void check_kill(const char *prefix, pp_pool *pool)
+{
+    begin(prefix, "kill a task an agent runs", 60);
+    pp_stats s0, s;
+    EXPECT_RC(pp_pool_stats(pool, &s0), PP_OK);
+    long ms = 30000;
+    pp_future *f;
+    EXPECT_RC(pp_submit(pool, sleeper, &ms, sizeof ms, &f), PP_OK);
+    while (!pp_future_running(f))
+        nap_ms(1);
+    nap_ms(100); /* on its agent by now */
+    EXPECT(pp_future_kill(f) == 1);
+    EXPECT_RC(pp_future_result(f, 0, NULL, NULL), PP_ECANCELLED);
+    EXPECT(pp_future_kill(f) == 1);
+    pp_future_release(f);
+    /* its worker is killed and replaced: the agents count it in what they report */
+    for (;;) {
+        EXPECT_RC(pp_pool_stats(pool, &s), PP_OK);
+        if (s.workers_started > s0.workers_started)
+            break;
+        pp_future *g[6];
+        for (long i = 0; i < 6; i++)
+            EXPECT_RC(pp_submit(pool, square, &i, sizeof i, &g[i]), PP_OK);
+        for (int i = 0; i < 6; i++) {
+            EXPECT(result_long(g[i]) == (long)i * i);
+            pp_future_release(g[i]);
+        }
+    }
+    EXPECT(s.cancelled == s0.cancelled + 1 && s.crashed == s0.crashed);
+}
+
 void check_limits(const char *prefix, pp_pool *pool)
 {
     begin(prefix, "deadline and CPU limit", 60);

@@ -57,6 +57,9 @@ void check_payloads(const char *prefix, pp_pool *pool, size_t max_payload);
 void check_map(const char *prefix, pp_pool *pool);
 void check_wait_callbacks(const char *prefix, pp_pool *pool);
 void check_cancel(const char *prefix, pp_pool *pool);
+/* pp_future_kill of a task an agent runs: PP_ECANCELLED at once, its worker
+   killed and replaced there. */
+void check_kill(const char *prefix, pp_pool *pool);
 void check_limits(const char *prefix, pp_pool *pool);
 void check_crashes(const char *prefix, pp_pool *pool);
 void check_random(const char *prefix, pp_pool *pool, unsigned seed, int n);

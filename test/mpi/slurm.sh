@@ -4,7 +4,7 @@
 # test-slurm). Starts a one-node Slurm in a temporary folder (munged with its
 # own key and socket, slurmctld and slurmd on free ports, SLURM_CONF pointing
 # there), runs the suite under srun --mpi=pmix, then the stopped-agent
-# check under srun (the fenced agent exits nonzero: srun must fail), then
+# check under srun (a step cannot lose a rank: the stop is waited out), then
 # the lost-agent check under salloc + mpirun --enable-recovery, then stops
 # every daemon by its pid and removes the folder, whatever happened.
 set -euo pipefail
@@ -94,17 +94,9 @@ echo "test-slurm: slurmctld and slurmd up (SLURM_CONF=$SLURM_CONF)"
 # the suite checks that no agent finds itself on one CPU)
 cpus=$(nproc)
 timeout 600 srun -n 4 -O -c "$cpus" --cpu-bind=none --mpi=pmix "$test_bin"
-# an agent stopped, then resumed: the master drops it and goes on; the
-# agent, finding itself dropped, exits nonzero, so srun reports the failure
-set +e
-out=$(timeout 300 srun -n 4 -O -c "$cpus" --cpu-bind=none --mpi=pmix "$test_bin" --stop-agent 2>&1)
-rc=$?
-set -e
-echo "$out"
-if ! grep -q '^mpi: stop-agent passed$' <<<"$out" || [ "$rc" -eq 0 ]; then
-    echo "test-slurm: the stopped agent's run ended $rc (want the check passed and srun failing)"
-    exit 1
-fi
+# an agent stopped for 2.5 s, then resumed: a step that lost a rank would
+# end, so the master waits the stop out and every task succeeds
+timeout 300 srun -n 4 -O -c "$cpus" --cpu-bind=none --mpi=pmix "$test_bin" --stop-agent
 # one agent's death ends an srun step (Slurm's pmix plugin kills the step):
 # the recovery runs under mpirun --enable-recovery inside an allocation
 timeout 300 salloc -n 4 -O -c "$cpus" $mpirun --enable-recovery -n 4 "$test_bin" --lose-agent

@@ -524,6 +524,7 @@ static void shared_checks(unsigned seed)
     check_map(P, c.pool);
     check_wait_callbacks(P, c.pool);
     check_cancel(P, c.pool);
+    check_kill(P, c.pool);
     check_limits(P, c.pool);
     check_crashes(P, c.pool);
     int killed = check_chaos(P, c.pool, seed, 600);
