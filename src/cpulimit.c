@@ -19,7 +19,6 @@
 #define _GNU_SOURCE
 #include "cpulimit.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include <unistd.h>
 
 #include "kill.h"
+#include "procfs.h"
 #include "slot.h"
 #include "sync.h"
 
@@ -35,32 +35,20 @@
 #define MAX_DEPTH     16          /* process tree levels walked below a worker */
 #define MAX_PROCS     256         /* processes read per worker and sample */
 
-static size_t read_file(const char *path, char *buf, size_t size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    return (size_t)n;
-}
-
 /* utime + stime and cutime + cstime of pid, in clock ticks, and when it
    started (ticks since boot); false if gone. */
 static bool stat_ticks(pid_t pid, uint64_t *own, uint64_t *children, uint64_t *started)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    if (!read_file(path, buf, sizeof buf))
+    if (!pp__read_file(path, buf, sizeof buf))
         return false;
     const char *p = strrchr(buf, ')'); /* the command name may hold anything */
     unsigned long long ut, st, start;
     long long cut, cst;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld %*d %*d %*d %*d %llu",
-                     &ut, &st, &cut, &cst, &start) != 5)
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld %*d %*d %*d %*d %llu",
+               &ut, &st, &cut, &cst, &start) != 5)
         return false;
     *own = ut + st;
     *children = (uint64_t)(cut > 0 ? cut : 0) + (uint64_t)(cst > 0 ? cst : 0);
@@ -75,7 +63,7 @@ static uint64_t below_ticks(pid_t pid, uint64_t since, int depth, int *budget)
 {
     char path[80], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-    if (depth >= MAX_DEPTH || !read_file(path, buf, sizeof buf))
+    if (depth >= MAX_DEPTH || !pp__read_file(path, buf, sizeof buf))
         return 0;
     pid_t kids[64];
     int n = 0;
@@ -122,7 +110,8 @@ static uint64_t task_cpu_ns(pp_pool *pool, uint32_t w, uint64_t started)
     uint64_t us_per_tick = 1000000u / (uint64_t)tick_hz;
     uint64_t self_us = own * us_per_tick, reaped_us = reaped * us_per_tick, live_us = live * us_per_tick;
     uint64_t self0 = rec->user0_us + rec->sys0_us, child0 = rec->child0_us;
-    uint64_t used = (self_us > self0 ? self_us - self0 : 0) + (reaped_us > child0 ? reaped_us - child0 : 0) + live_us;
+    uint64_t used =
+        (self_us > self0 ? self_us - self0 : 0) + (reaped_us > child0 ? reaped_us - child0 : 0) + live_us;
     return used * 1000u;
 }
 

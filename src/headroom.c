@@ -13,30 +13,18 @@
 #define _GNU_SOURCE
 #include "headroom.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static size_t read_file(const char *path, char *buf, size_t size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    return (size_t)n;
-}
+#include "procfs.h"
 
 /* A number from a one-line file ("max" and unreadable: UINT64_MAX). */
 static uint64_t read_number(const char *path)
 {
     char buf[64];
-    if (!read_file(path, buf, sizeof buf) || !strncmp(buf, "max", 3))
+    if (!pp__read_file(path, buf, sizeof buf) || !strncmp(buf, "max", 3))
         return UINT64_MAX;
     char *end;
     unsigned long long v = strtoull(buf, &end, 10);
@@ -46,7 +34,7 @@ static uint64_t read_number(const char *path)
 static uint64_t mem_available(void)
 {
     char buf[4096];
-    if (!read_file("/proc/meminfo", buf, sizeof buf))
+    if (!pp__read_file("/proc/meminfo", buf, sizeof buf))
         return UINT64_MAX;
     const char *p = strstr(buf, "MemAvailable:");
     unsigned long long kb;
@@ -83,7 +71,7 @@ uint64_t pp__headroom(void)
 {
     uint64_t room = mem_available();
     char buf[4096];
-    if (!read_file("/proc/self/cgroup", buf, sizeof buf))
+    if (!pp__read_file("/proc/self/cgroup", buf, sizeof buf))
         return room;
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -94,9 +82,9 @@ uint64_t pp__headroom(void)
             r = cgroup_room("/sys/fs/cgroup", c2 + 1, "memory.max", "memory.current");
             uint64_t hybrid = cgroup_room("/sys/fs/cgroup/unified", c2 + 1, "memory.max", "memory.current");
             r = hybrid < r ? hybrid : r;
-        }
-        else if (!strncmp(c1 + 1, "memory:", 7) || strstr(c1 + 1, ",memory:"))
-            r = cgroup_room("/sys/fs/cgroup/memory", c2 + 1, "memory.limit_in_bytes", "memory.usage_in_bytes");
+        } else if (!strncmp(c1 + 1, "memory:", 7) || strstr(c1 + 1, ",memory:"))
+            r = cgroup_room("/sys/fs/cgroup/memory", c2 + 1, "memory.limit_in_bytes",
+                            "memory.usage_in_bytes");
         if (r < room)
             room = r;
     }

@@ -9,9 +9,10 @@
  * that instant stays held in the copy. So the spawner's own code calls only
  * async-signal-safe system calls (close, munmap, pipe2, sigaction,
  * sigprocmask, poll, read, send, fork, waitid, wait4, kill, prctl, setpgid,
- * getppid, getsid, open, getdents64, futex): no malloc, no stdio, no lock. Everything it needs (its pid table,
- * its report queue) is allocated by the master before the fork. Its workers
- * run the program's code, as any fork-started worker does.
+ * getppid, getsid, open, getdents64, futex): no malloc, no stdio, no lock.
+ * Everything it needs (its pid table, its report queue) is allocated by the
+ * master before the fork. Its workers run the program's code, as any
+ * fork-started worker does.
  *
  * Isolation. The spawner closes the channels of every other live pool of the
  * process and unmaps their shared regions, so its workers can neither keep
@@ -58,12 +59,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "procfs.h"
 #include "procpool.h"
 #include "shm.h"
 
-#define PARENT_CHECK_MS 1000  /* how often an idle spawner looks for its parent */
-#define DRAIN_MS        5000  /* the longest the spawner waits at exit for killed groups to empty */
-#define DRAIN_POLL_MS   10    /* how often it looks meanwhile (a reaped child wakes it sooner) */
+#define PARENT_CHECK_MS 1000 /* how often an idle spawner looks for its parent */
+#define DRAIN_MS        5000 /* the longest the spawner waits at exit for killed groups to empty */
+#define DRAIN_POLL_MS   10   /* how often it looks meanwhile (a reaped child wakes it sooner) */
 
 /* Every live link of this process. Making a link's channels, forking its
    spawner and registering it happen under this lock, so no spawner is forked
@@ -75,14 +77,14 @@ struct spawner {
     struct pp_worker_cfg worker;
     uint32_t nworkers;
     int cmd_fd, report_fd;
-    int wake[2];            /* self-pipe: SIGCHLD arrived */
+    int wake[2]; /* self-pipe: SIGCHLD arrived */
     pid_t self, parent;
     sigset_t worker_mask;         /* the master's mask when the pool was made */
     struct sigaction worker_chld; /* the program's SIGCHLD disposition */
     pid_t *pids;                  /* worker index -> pid, 0: none */
     pid_t *groups;                /* groups killed that may still have members */
     uint32_t ngroups, groups_cap;
-    struct pp_report *queue;      /* reports not yet sent, a ring */
+    struct pp_report *queue; /* reports not yet sent, a ring */
     uint32_t qhead, qlen, qcap;
 };
 
@@ -268,14 +270,9 @@ static int my_child(pid_t pid, pid_t self)
     while (*tail)
         path[at++] = *tail++;
     path[at] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    size_t n = pp__read_file(path, buf, sizeof buf);
+    if (n == 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     char *p = buf + n;
     while (p > buf && *p != ')') /* the command name may hold anything */
         p--;

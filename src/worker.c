@@ -53,12 +53,12 @@
 #include <unistd.h>
 
 #include "owner.h"
+#include "procfs.h"
 #include "shm.h"
 #include "sync.h"
 #include "task.h"
 
 #define PP_MEASURE_NS 50000 /* tasks shorter than this are timed, not measured (see docs/api.md) */
-
 
 static pid_t worker_pid; /* the process the spawner started */
 
@@ -191,14 +191,8 @@ static void premap(const struct pp_layout *lay, const void *p, size_t len)
 static uint64_t resident_bytes(void)
 {
     char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (!pp__read_file("/proc/self/statm", buf, sizeof buf))
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
     unsigned long size, rss;
     if (sscanf(buf, "%lu %lu", &size, &rss) != 2)
         return 0;
@@ -468,7 +462,7 @@ _Noreturn void pp__worker_main(const struct pp_worker_cfg *cfg, uint32_t w)
             break;
         if (slept) {
             snapshot(&m); /* the spin before the sleep is not the task's */
-        } else { /* it spun for at most the spin budget: time it was descheduled is no CPU */
+        } else {          /* it spun for at most the spin budget: time it was descheduled is no CPU */
             uint64_t spun = pp__now_ns() - waited_from;
             m.spun_ns += spun < cfg->spin_ns ? spun : cfg->spin_ns;
         }

@@ -19,24 +19,28 @@
 
 /* ---- 1. cancelling released backlog futures ------------------------------ */
 
-static void fire_and_forget(pp_pool *pool, int n)
+/* A one-worker pool whose worker runs *blocker (held at gate 1) and 3000
+   released futures behind it: more than the 1024 slots, so most wait in the
+   backlog. */
+static pp_pool *fire_and_forget(pp_future **blocker)
 {
-    for (int i = 0; i < n; i++) {
+    gates_init();
+    pp_pool *pool = pool_of(1);
+    OK(pp_submit(pool, block_task, "b", 1, blocker));
+    wait_started(1);
+    for (int i = 0; i < 3000; i++) {
         pp_future *f;
         long v = i;
         OK(pp_submit(pool, echo_task, &v, sizeof v, &f));
         pp_future_release(f);
     }
+    return pool;
 }
 
 Test(trust, shutdown_cancel_of_released_backlog_futures, .timeout = 60)
 {
-    gates_init();
-    pp_pool *pool = pool_of(1);
     pp_future *blocker;
-    OK(pp_submit(pool, block_task, "b", 1, &blocker));
-    wait_started(1);
-    fire_and_forget(pool, 3000); /* more than the 1024 slots: most wait in the backlog */
+    pp_pool *pool = fire_and_forget(&blocker);
     OK(pp_shutdown(pool, false, true));
     gate_open(1);
     OK(pp_future_result(blocker, 30, NULL, NULL));
@@ -49,12 +53,8 @@ Test(trust, shutdown_cancel_of_released_backlog_futures, .timeout = 60)
 
 Test(trust, terminate_of_released_backlog_futures, .timeout = 60)
 {
-    gates_init();
-    pp_pool *pool = pool_of(1);
     pp_future *blocker;
-    OK(pp_submit(pool, block_task, "b", 1, &blocker));
-    wait_started(1);
-    fire_and_forget(pool, 3000);
+    pp_pool *pool = fire_and_forget(&blocker);
     OK(pp_pool_terminate(pool, SIGKILL));
     cr_assert_eq(pp_future_result(blocker, 30, NULL, NULL), PP_ECRASHED);
     pp_pool_destroy(pool);
@@ -206,8 +206,8 @@ static void extreme_stream(size_t window, size_t chunk, bool crash)
         items[i] = (pp_item){&vals[i], sizeof vals[i]};
     }
     pp_map_iter *it;
-    OK(pp_map_begin(pool, crash_on_negative_task, items, N, &(pp_stream_opts){.window = window, .chunksize = chunk},
-                    &it));
+    OK(pp_map_begin(pool, crash_on_negative_task, items, N,
+                    &(pp_stream_opts){.window = window, .chunksize = chunk}, &it));
     bool seen[N] = {0};
     pp_map_item m;
     int got = 0, rc;
@@ -502,32 +502,41 @@ Test(trust, a_task_underflowing_its_argument, .timeout = 60)
 
 /* ---- 10. a task's processes end with its worker --------------------------- */
 
-static int orphan_pipe[2];
-
-/* Leaves a child in the worker's process group, and says its pid. */
+/* Leaves a child in the worker's process group (or, given a nonzero int,
+   in a group of its own, still in the worker's session), and returns its
+   pid. */
 static int leave_child_task(pp_task *t, const void *arg, size_t len)
 {
-    (void)arg;
-    (void)len;
+    bool own_group = len == sizeof(int) && *(const int *)arg;
     pid_t pid = fork();
     if (pid == 0) {
+        if (own_group)
+            setpgid(0, 0);
         for (;;)
             pause();
     }
-    if (write(orphan_pipe[1], &pid, sizeof pid) != sizeof pid)
-        return 3;
-    return pp_task_return(t, &pid, sizeof pid);
+    return pid > 0 ? pp_task_return(t, &pid, sizeof pid) : 3;
+}
+
+/* Runs leave_child_task on pool and returns the child's pid. */
+static pid_t child_left_on(pp_pool *pool, int own_group)
+{
+    pp_future *f;
+    OK(pp_submit(pool, leave_child_task, &own_group, sizeof own_group, &f));
+    const void *data;
+    size_t len;
+    OK(pp_future_result(f, 30, &data, &len));
+    cr_assert_eq(len, sizeof(pid_t));
+    pid_t child;
+    memcpy(&child, data, sizeof child);
+    pp_future_release(f);
+    return child;
 }
 
 Test(trust, destroy_returns_after_processes_a_task_started, .timeout = 60)
 {
-    cr_assert_eq(pipe(orphan_pipe), 0);
     pp_pool *pool = pool_of(1);
-    pp_future *f;
-    OK(pp_submit(pool, leave_child_task, NULL, 0, &f));
-    OK(pp_future_result(f, 30, NULL, NULL));
-    pid_t child;
-    cr_assert_eq(read(orphan_pipe[0], &child, sizeof child), (ssize_t)sizeof child);
+    pid_t child = child_left_on(pool, 0);
     cr_assert(!process_gone(child));
     pp_pool_destroy(pool);
     cr_assert(process_gone(child), "pid %d still runs after destroy", (int)child);
@@ -535,14 +544,9 @@ Test(trust, destroy_returns_after_processes_a_task_started, .timeout = 60)
 
 Test(trust, a_worker_leaving_normally_takes_its_group, .timeout = 60)
 {
-    cr_assert_eq(pipe(orphan_pipe), 0);
     pp_pool *pool;
     OK(pp_pool_create(&pool, &(pp_config){.max_workers = 1, .max_tasks_per_child = 1}));
-    pp_future *f;
-    OK(pp_submit(pool, leave_child_task, NULL, 0, &f));
-    OK(pp_future_result(f, 30, NULL, NULL));
-    pid_t child;
-    cr_assert_eq(read(orphan_pipe[0], &child, sizeof child), (ssize_t)sizeof child);
+    pid_t child = child_left_on(pool, 0);
     EVENTUALLY(process_gone(child), 10); /* its worker left after one task */
     pp_pool_destroy(pool);
 }
@@ -569,7 +573,8 @@ Test(trust, no_worker_starts_after_terminate, .timeout = 60)
     cr_assert_eq(pipe(init_pipe), 0);
     cr_assert_eq(fcntl(init_pipe[0], F_SETFL, O_NONBLOCK), 0);
     pp_pool *pool;
-    OK(pp_pool_create(&pool, &(pp_config){.max_workers = 1, .max_tasks_per_child = 1, .initializer = counting_init}));
+    OK(pp_pool_create(
+        &pool, &(pp_config){.max_workers = 1, .max_tasks_per_child = 1, .initializer = counting_init}));
     pp_future *f;
     OK(pp_submit(pool, ignore_term_task, "t", 1, &f));
     wait_started(1);
@@ -700,7 +705,8 @@ Test(trust, a_payload_commits_its_size, .timeout = 60)
     void *buf = pp_buffer_alloc(pool, len);
     cr_assert_not_null(buf);
     uint64_t grown = rss_shmem() - before;
-    cr_assert_leq(grown, len + len / 4, "a %zu-byte buffer made %llu bytes resident", len, (unsigned long long)grown);
+    cr_assert_leq(grown, len + len / 4, "a %zu-byte buffer made %llu bytes resident", len,
+                  (unsigned long long)grown);
     pp_buffer_free(pool, buf);
     pp_pool_destroy(pool);
 }
@@ -713,7 +719,8 @@ Test(trust, requests_past_memory_are_enomem, .timeout = 60)
     uint64_t huge = 2 * mem_total();
     cr_assert_null(pp_buffer_alloc(pool, huge));
     pp_future *f;
-    cr_assert_eq(pp_submit_opts(pool, echo_task, "x", 1, &(pp_task_opts){.result_hint = huge}, &f), PP_ENOMEM);
+    cr_assert_eq(pp_submit_opts(pool, echo_task, "x", 1, &(pp_task_opts){.result_hint = huge}, &f),
+                 PP_ENOMEM);
     cr_assert_null(f);
     cr_assert_eq(result_long(submit_long(pool, square_task, 4)), 16);
     pp_pool_destroy(pool);
@@ -813,7 +820,8 @@ Test(trust, a_task_reading_the_terminal_is_not_stopped, .timeout = 60)
             _exit(4);
         pp_future *f;
         const void *data;
-        if (pp_submit(pool, read_tty_task, NULL, 0, &f) != PP_OK || pp_future_result(f, 20, &data, NULL) != PP_OK)
+        if (pp_submit(pool, read_tty_task, NULL, 0, &f) != PP_OK ||
+            pp_future_result(f, 20, &data, NULL) != PP_OK)
             _exit(5);
         int err = *(const int *)data;
         pp_pool_destroy(pool);
@@ -963,30 +971,10 @@ Test(trust, cpu_limit_ignores_what_an_earlier_task_left, .timeout = 60)
     pp_pool_destroy(pool);
 }
 
-static int leave_own_group_child_task(pp_task *t, const void *arg, size_t len)
-{
-    (void)arg;
-    (void)len;
-    pid_t pid = fork();
-    if (pid == 0) {
-        setpgid(0, 0); /* leaves the worker's group, not its session */
-        for (;;)
-            pause();
-    }
-    if (write(orphan_pipe[1], &pid, sizeof pid) != sizeof pid)
-        return 3;
-    return pp_task_return(t, &pid, sizeof pid);
-}
-
 Test(trust, a_child_in_a_group_of_its_own_dies_with_the_pool, .timeout = 60)
 {
-    cr_assert_eq(pipe(orphan_pipe), 0);
     pp_pool *pool = pool_of(1);
-    pp_future *f;
-    OK(pp_submit(pool, leave_own_group_child_task, NULL, 0, &f));
-    OK(pp_future_result(f, 20, NULL, NULL));
-    pid_t child;
-    cr_assert_eq(read(orphan_pipe[0], &child, sizeof child), (ssize_t)sizeof child);
+    pid_t child = child_left_on(pool, 1);
     pp_pool_destroy(pool);
     cr_assert(process_gone(child), "pid %d (setpgid) outlived destroy: only setsid() may", (int)child);
 }
