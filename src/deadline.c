@@ -54,10 +54,11 @@ uint64_t pp__check_deadlines(pp_pool *pool)
         if (!limit)
             continue;
         uint64_t raw = atomic_load(&rec->started_ns), started = raw;
-        if (started < si->dispatched_ns || started > now)
+        uint64_t at = pp__now_ns(); /* read after raw: an item begun meanwhile is no start from the future */
+        if (started < si->dispatched_ns || started > at)
             started = si->seen_running_ns;
         uint64_t expiry = pp__add_sat(started, limit);
-        if (now >= expiry)
+        if (at >= expiry)
             pp__kill_worker(pool, w, KILL_DEADLINE, SIGKILL, s, raw); /* meant for the item that began at raw */
         else if (expiry < next)
             next = expiry;

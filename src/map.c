@@ -9,9 +9,10 @@
  * padding | result_size per item], marks every status NOT_RUN, and only then
  * names the area as the slot's result (a worker killed before that leaves no
  * area: a reused block holds an earlier chunk's statuses). Then, per item,
- * it marks the item RUNNING, restarts the per-item deadline and CPU limit
- * (pp__task_item_begin), calls fn, and writes the item's result and then its
- * status (a release store: whoever reads the status sees the result).
+ * it restarts the per-item deadline and CPU limit (pp__task_item_begin),
+ * only then marks the item RUNNING (a kill aimed at the item before cannot
+ * blame it), calls fn, and writes the item's result and then its status (a
+ * release store: whoever reads the status sees the result).
  *
  * If the worker dies in the middle (a crash, or a kill for the item's
  * deadline or CPU limit), the master still has the area (a crashed task
@@ -91,8 +92,8 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
         atomic_store_explicit(&status[i], NOT_RUN, memory_order_relaxed);
     pp__task_keep(t); /* only now: a block used before holds stale statuses */
     for (uint64_t i = 0; i < h.count; i++) {
+        pp__task_item_begin(t); /* first: a kill aimed at the item before cannot blame this one */
         atomic_store_explicit(&status[i], RUNNING, memory_order_release);
-        pp__task_item_begin(t);
         t->item_out = results + i * h.result_size;
         t->item_cap = h.result_size;
         t->item_status = PP_OK;

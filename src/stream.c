@@ -18,13 +18,15 @@
  *
  * So a chunk whose worker died (a crash, or a kill for an item's deadline or
  * CPU limit) loses nothing that finished: its done items are yielded from
- * the log, the item named running is the culprit and alone takes the
- * death's status (or runs again, first in a new chunk, while its retries
- * last), and the items that had not started go out again as a new chunk
- * (read again from the array, or, for pulled items, from the chunk's
- * argument, which the piece keeps until its items are yielded: a chunked
- * pulled stream holds its items in flight twice, in the arena and here). A chunk that dies before any item started blames its first
- * item, so a chunk that cannot run ends. The log is the worker's writing:
+ * the log, the item named running (named only once its limits restarted,
+ * so a kill aimed at the item before never names it) is the culprit and
+ * alone takes the death's status (or runs again, first in a new chunk,
+ * while its retries last), and the items that had not started go out again
+ * as a new chunk (read again from the array, or, for pulled items, from the
+ * chunk's argument, which the piece keeps until its items are yielded: a
+ * chunked pulled stream holds its items in flight twice, in the arena and
+ * here). A chunk that dies before any item started blames its first item,
+ * so a chunk that cannot run ends. The log is the worker's writing:
  * each record is checked against the area before it is read.
  *
  * Pulled input (pp_map_begin_pull): the pull function runs on the caller's
@@ -157,8 +159,8 @@ static int run_chunk(pp_task *t, const void *arg, size_t arg_len)
         at = pp__align16(at);
         if (at > end || len > end - at)
             return pp_task_fail(t, PP_EINVAL, "malformed stream chunk");
+        pp__task_item_begin(t); /* first: a kill aimed at the item before cannot blame this one */
         atomic_store_explicit(&((struct log_head *)(void *)log)->running, i + 1, memory_order_release);
-        pp__task_item_begin(t);
         pp_task item = {.lay = t->lay, .rec = t->rec, .slot = t->slot, .desc = t->desc, .running = t->running,
                         .pid = t->pid, .meter = t->meter, .to_heap = true};
         int code = pp__fn_at(run_chunk, ch.fn)(&item, base + at, len);
