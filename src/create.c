@@ -24,7 +24,7 @@
 
 #define DEFAULT_SHM_BYTES ((size_t)256 << 20) /* warm free payload memory kept for reuse */
 
-static uint32_t cpu_count(void)
+uint32_t pp__cpu_count(void)
 {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
@@ -120,7 +120,7 @@ static int pool_new(pp_pool **out, const pp_config *config, uint32_t nworkers, s
     }
     pool->owner_pid = pp__self_pid();
     pool->cfg = cfg;
-    pool->nworkers = nworkers ? nworkers : cfg.max_workers ? (uint32_t)cfg.max_workers : cpu_count();
+    pool->nworkers = nworkers ? nworkers : cfg.max_workers ? (uint32_t)cfg.max_workers : pp__cpu_count();
     if (pool->nworkers > PP_MAX_WORKERS)
         pool->nworkers = PP_MAX_WORKERS;
     pp__link_init(&pool->live);
@@ -167,7 +167,8 @@ int pp__pool_create_unspun(pp_pool **out, const pp_config *config)
     return pool_new(out, config, 0, NULL, 0);
 }
 
-int pp__pool_create_remote(pp_pool **out, const pp_config *config, uint32_t nworkers, struct pp_remote *remote)
+int pp__pool_create_remote(pp_pool **out, const pp_config *config, uint32_t nworkers,
+                           struct pp_remote *remote)
 {
     if (!nworkers || !remote)
         return PP_EINVAL;

@@ -55,10 +55,18 @@ static void untake(pp_future *f)
 }
 
 /* The backend hands back a task pp_future_kill settled: now its spec is
-   done with, its cost can be written. */
-static void untake_killed(pp_future *f, const struct pp_cost *cost)
+   done with, what its run cost can be written (o: what the backend says of
+   the run it killed; NULL: it never started). The figures of a kill stand:
+   no CPU or memory, and the end is when the backend's word came. */
+static void untake_killed(pp_future *f, const struct pp_outcome *o)
 {
-    f->cost = cost ? *cost : (struct pp_cost){0};
+    f->cost = (struct pp_cost){0};
+    if (o && o->worker >= 0) {
+        f->worker = (int16_t)o->worker;
+        f->pid = o->pid;
+        f->attempts++;
+        f->cost = (struct pp_cost){.started_ns = o->cost.started_ns, .finished_ns = o->cost.finished_ns};
+    }
     untake(f);
 }
 
@@ -93,7 +101,7 @@ int pp__settle_taken(pp_pool *pool, pp_future *f, const struct pp_outcome *o)
 {
     if (atomic_load_explicit(&f->phase, memory_order_relaxed) == PHASE_DONE) {
         int status = f->status; /* pp_future_kill settled it */
-        untake_killed(f, &o->cost);
+        untake_killed(f, o);
         return status;
     }
     f->worker = (int16_t)o->worker;

@@ -41,6 +41,7 @@ struct landing { /* a task whose large argument is on its way */
     struct wire_task t;
     void *buf; /* the pool buffer it lands in; NULL: no memory, dropped */
     struct pp_big_in *in;
+    bool killed; /* the master killed it meanwhile: it is never submitted */
 };
 
 struct big_out {
@@ -280,8 +281,12 @@ static bool land(struct agent *a)
         int rc = a->t->big_done(a->t, l->in);
         if (rc == 0)
             break;
-        if (rc == 1) {
+        if (rc == 1 && !l->killed) {
             submit_task(a, &l->t, NULL, l->buf);
+        } else if (rc == 1) {
+            if (l->buf)
+                pp_buffer_free(a->pool, l->buf);
+            fail_task(a, l->t.id, PP_ECANCELLED, "killed by pp_future_kill");
         } else {
             if (l->buf)
                 pp_buffer_free(a->pool, l->buf);
@@ -321,6 +326,21 @@ static void take_tasks(struct agent *a, const struct pp_msg *m)
 
 /* ---- what the master says ------------------------------------------------------ */
 
+/* pp_future_kill on the master: the task's worker is killed (its future
+   ends PP_ECANCELLED and is reported as any task), or, while its argument
+   is still landing, it is reported killed once landed, never run. */
+static void kill_task(struct agent *a, uint64_t id)
+{
+    uint32_t e = pp__inflight_find(&a->q, id);
+    if (e != PP_NO_ENTRY) {
+        pp_future_kill(a->q.e[e].f);
+        return;
+    }
+    for (size_t k = 0; k < a->nlandings; k++)
+        if (a->landings[k].t.id == id)
+            a->landings[k].killed = true;
+}
+
 /* Reads everything the master has sent, then acts on it; returns how the
    agent ends, or -1 to go on. */
 static int read_master(struct agent *a, bool *alone)
@@ -352,11 +372,10 @@ static int read_master(struct agent *a, bool *alone)
             take_tasks(a, in);
             a->moved = true;
         } else if (in->tag == TAG_CTRL && pp__read_into(&r, &c, sizeof c) && end == -1) {
-            uint32_t e;
             if (c.op == CTRL_TERMINATE && c.arg > 0 && c.arg < NSIG && a->pool)
                 pp_pool_terminate(a->pool, c.arg);
-            else if (c.op == CTRL_KILL && (e = pp__inflight_find(&a->q, c.id)) != PP_NO_ENTRY)
-                pp_future_kill(a->q.e[e].f); /* it ends PP_ECANCELLED and is reported as any task */
+            else if (c.op == CTRL_KILL)
+                kill_task(a, c.id);
             else if (c.op == CTRL_EXIT) {
                 end = PP_AGENT_DONE;
                 *alone = c.arg != 0;

@@ -63,7 +63,7 @@ static bool node_oversubscribed(const pp_config *cfg)
     static const char *local[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "PMIX_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"};
     long ranks = env_number(local, sizeof local / sizeof local[0]);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    long workers = cfg->max_workers ? cfg->max_workers : cpus;
+    long workers = cfg->max_workers ? cfg->max_workers : (long)pp__cpu_count();
     return ranks > 0 && cpus > 0 && ranks * (workers + 1) > cpus;
 }
 

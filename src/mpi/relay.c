@@ -160,7 +160,9 @@ static void *relay_main(void *arg)
         }
         moved |= pp__assign_tasks(r);
         pass_kills(r);
-        bool drained = pp__drained(pool) && pool->unfinished == 0;
+        /* every task ended, and handed back: a killed one is settled at once
+           but its agent still holds it until it reports the kill */
+        bool drained = pp__drained(pool) && pool->unfinished == 0 && r->nfree == r->njobs;
         pthread_mutex_unlock(&pool->lock);
         pp__assign_send(r);
         if (sig)

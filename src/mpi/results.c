@@ -56,8 +56,8 @@ static void settle(struct pp_relay *r, uint32_t pi, uint32_t j, const struct wir
                            .pid = w->pid,
                            .bytes = bytes,
                            .len = len};
-    pp__settle_taken(r->pool, pp__job_end(r, j), &o);
-    if (breaks && (status == PP_EBROKEN || status == PP_ECRASHED))
+    int ended = pp__settle_taken(r->pool, pp__job_end(r, j), &o); /* a killed task stays killed */
+    if (breaks && (ended == PP_EBROKEN || ended == PP_ECRASHED))
         pp__break_pool(r->pool, PP_EBROKEN, "a worker died (on_crash = PP_BREAK_POOL)");
 }
 

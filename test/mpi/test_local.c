@@ -480,6 +480,76 @@ static void check_big_to_lost_agent(void)
     cluster_down(&c, (enum pp_agent_end[]){PP_AGENT_DONE, PP_AGENT_DONE, PP_AGENT_ORPHANED, PP_AGENT_DONE});
 }
 
+static bool kills_passed(void *ud)
+{
+    pp_pool *pool = ud;
+    pthread_mutex_lock(&pool->lock);
+    bool none = relay_of(pool)->nkills == 0;
+    pthread_mutex_unlock(&pool->lock);
+    return none;
+}
+
+/* pp_future_kill on tasks agents hold: one whose large argument is still
+   landing is never run; a running one's info names its worker once the
+   agent reports the kill; killing everything, then destroying at once,
+   loses no agent (each reports its kills before it leaves). */
+static void check_kills(void)
+{
+    begin(P, "kills: a landing argument, a running task's info, kill all then destroy", 60);
+    struct cluster c;
+    enum { N = 12 };
+    pp_future *fs[N];
+    struct start_rec started[2 * AGENTS];
+    up_gated(&c, fs, N, started);
+    open_gate(2, 1); /* a task ends on rank 2, which then has room for one */
+    EXPECT(next_start().rank == 2);
+    wait_held(c.pool, 2, 3, 0);
+    pp_stats before, after;
+    EXPECT_RC(pp_pool_stats(c.a[2].pool, &before), PP_OK);
+    pp__local_stop(c.net, 2, true);
+    EXPECT(pp__local_wait_stopped(c.net, 2, (uint64_t)(SAFETY * 1e9)));
+    size_t len = 1 << 20;
+    int32_t *big_arg = calloc(1, len);
+    big_arg[0] = 100;
+    pp_future *big;
+    EXPECT_RC(pp_submit(c.pool, gated, big_arg, len, &big), PP_OK);
+    wait_held(c.pool, 2, 4, 0); /* the only room: rank 2's */
+    EXPECT(pp_future_kill(big) == 1);
+    EXPECT_RC(pp_future_result(big, 0, NULL, NULL), PP_ECANCELLED);
+    wait_until(kills_passed, c.pool, "kill sent");
+    pp__local_stop(c.net, 2, false); /* it reads the task, then its kill */
+    wait_held(c.pool, 2, 3, 0);      /* reported killed, never submitted */
+    EXPECT_RC(pp_pool_stats(c.a[2].pool, &after), PP_OK);
+    EXPECT(after.submitted == before.submitted);
+    pp_future_release(big);
+    free(big_arg);
+
+    /* a running task on rank 1: its info once rank 1 reported the kill */
+    int index = -1;
+    for (int i = 0; i < 2 * AGENTS && index < 0; i++)
+        if (started[i].rank == 1)
+            index = started[i].index;
+    EXPECT(index >= 0);
+    EXPECT(pp_future_kill(fs[index]) == 1);
+    wait_held(c.pool, 1, 3, 0);
+    pp_task_info info;
+    EXPECT_RC(pp_future_info(fs[index], &info), PP_OK);
+    EXPECT(info.worker_id >= 0 && info.worker_id < 2 * AGENTS && info.attempts == 1);
+    EXPECT(info.started_at > 0 && info.finished_at >= info.started_at);
+    EXPECT(info.user_cpu_s == 0 && info.peak_rss_bytes == 0);
+
+    for (int i = 0; i < N; i++) { /* what is left, running or queued, then destroy at once */
+        int k = pp_future_kill(fs[i]);
+        EXPECT(k == 1 || (k == 0 && pp_future_exception(fs[i], 0, NULL, NULL) == PP_OK));
+        pp_future_release(fs[i]);
+    }
+    EXPECT_RC(pp_shutdown(c.pool, true, false), PP_OK); /* every agent said goodbye */
+    pp_stats s;
+    EXPECT_RC(pp_pool_stats(c.pool, &s), PP_OK);
+    EXPECT(s.crashed == 0 && s.ranks_lost == 0); /* no agent left holding tasks */
+    cluster_down(&c, all_done);
+}
+
 /* The master is cut off while tasks run: every agent kills its workers at
    once and leaves nonzero; the pool breaks and destroy returns. */
 static void check_lost_master(void)
@@ -545,6 +615,7 @@ int main(int argc, char **argv)
     if (!fencing_only) {
         shared_checks(seed);
         check_windows();
+        check_kills();
     }
     check_stop_continue();
     check_big_to_lost_agent();

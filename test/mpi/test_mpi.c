@@ -106,8 +106,9 @@ static void check_stopped_agent(pp_pool *pool)
 {
     const char *rec = getenv("OMPI_MCA_orte_enable_recovery");
     bool drops = rec && (*rec == '1' || *rec == 't' || *rec == 'y');
-    begin(P, drops ? "an agent stopped, then resumed: fenced, nothing settled twice"
-                   : "an agent stopped, then resumed, in a job that cannot lose a rank: waited out",
+    begin(P,
+          drops ? "an agent stopped, then resumed: fenced, nothing settled twice"
+                : "an agent stopped, then resumed, in a job that cannot lose a rank: waited out",
           120);
     enum { N = 24 };
     pp_future *fs[N];
