@@ -44,11 +44,17 @@ static inline void wait_started(int n)
         cr_assert_eq(read(started[0], &c, 1), 1);
 }
 
+/* In a task: says it started, then waits at the gate; false if it cannot. */
+static inline bool at_gate(void)
+{
+    char c = 's';
+    return write(started[1], &c, 1) == 1 && read(gate[0], &c, 1) == 1;
+}
+
 /* Says it started, waits at the gate, then echoes its argument. */
 static inline int block_task(pp_task *t, const void *arg, size_t len)
 {
-    char c = 's';
-    if (write(started[1], &c, 1) != 1 || read(gate[0], &c, 1) != 1)
+    if (!at_gate())
         return 99;
     return pp_task_return(t, arg, len);
 }

@@ -437,10 +437,13 @@ Test(trust, blocking_calls_in_an_inline_callback_are_refused, .timeout = 60)
     pp_pool_destroy(pool);
 }
 
+/* Waits at the gate, then returns 1 MiB. */
 static int big_result_task(pp_task *t, const void *arg, size_t len)
 {
     (void)arg;
     (void)len;
+    if (!at_gate())
+        return 6;
     size_t n = 1 << 20;
     unsigned char *p = pp_task_result_buffer(t, n); /* past the slot: asks the master */
     if (!p)
@@ -466,11 +469,15 @@ static void poll_cb(pp_future *f, void *ud)
 
 Test(trust, a_callback_polling_a_future_that_needs_result_space, .timeout = 60)
 {
+    gates_init();
     pp_pool *pool = pool_of(2);
     struct poller p = {.rc = 1};
-    pp_future *first = submit_long(pool, square_task, 3);
+    pp_future *first;
+    OK(pp_submit(pool, block_task, "f", 1, &first)); /* ends once its callback is in place */
+    OK(pp_submit(pool, big_result_task, NULL, 0, &p.other)); /* asks for room as the callback polls */
+    wait_started(2);
     OK(pp_future_add_done_callback(first, poll_cb, &p));
-    OK(pp_submit(pool, big_result_task, NULL, 0, &p.other));
+    gate_open(2);
     EVENTUALLY(atomic_load(&p.rc) != 1, 30);
     cr_assert_eq(atomic_load(&p.rc), PP_OK);
     pp_pool_destroy(pool);
