@@ -234,8 +234,9 @@ static int collect(struct map_job *job, struct inflight *c, uint64_t deadline)
         bool has_area = (status == PP_OK || abrupt(status)) && f->result &&
                         f->result_len >= results_at(c->count) + c->count * job->result_size;
         size_t took = has_area ? take_items(job, c, f->result, f->result_len, c->count) : 0;
+        bool none = abrupt(status) && pp__no_culprit(f); /* killed for an item or task that had just finished */
         bool started = took < c->count && has_area && item_status(f->result, took) != NOT_RUN &&
-                       abrupt(status) && !pp__no_culprit(f); /* killed for an item that had just finished */
+                       abrupt(status) && !none;
         pp_future_release(f);
         c->f = NULL;
         if (took == c->count)
@@ -251,7 +252,7 @@ static int collect(struct map_job *job, struct inflight *c, uint64_t deadline)
         /* the item after the finished ones was running, or none had started
            (then the first is blamed, so a chunk that cannot run ends): it
            alone takes the death, or runs again while its retries last */
-        bool culprit = started || took == 0;
+        bool culprit = started || (took == 0 && !none);
         unsigned runs = (took == 0 ? c->head_runs : 0) + 1;
         if (!culprit) {
             c->head_runs = 0; /* killed between items: the rest goes again */

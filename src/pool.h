@@ -38,8 +38,9 @@ enum pp_future_flags {
     FUT_KILLED = 8,      /* settled by pp_future_kill while it ran */
     FUT_ARG_GONE = 16,   /* taken: its block now holds the result alone (pp__taken_room) */
     FUT_CB_BUSY = 32,    /* on the callback queue, or its callbacks run (the queue holds it) */
-    FUT_NO_CULPRIT = 64, /* a chunk killed for a limit its item met just as it finished: the item
-                            running at the kill is not to blame (map.c, stream.c) */
+    FUT_NO_CULPRIT = 64, /* a chunk killed for a limit an item (or the task before) met just as it
+                            finished: the item running at the kill is not to blame, and the death
+                            counts in no statistic (map.c, stream.c, settle.c) */
 };
 
 struct pp_callback {

@@ -36,7 +36,8 @@ void pp__complete(pp_pool *pool, pp_future *f, int status, int code, const char 
     f->code = code;
     if (message && !f->message)
         f->message = strdup(message);
-    count(pool, status);
+    if (!(f->flags & FUT_NO_CULPRIT)) /* a chunk's death blamed on none of its items counts nowhere */
+        count(pool, status);
     pool->unfinished--;
     if (f->callbacks)
         pool->cb_waiting--;

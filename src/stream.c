@@ -603,8 +603,9 @@ static void split(pp_map_iter *it, size_t at)
     size_t d = done > p.pos ? (size_t)(done - p.pos) : 0;
     if (d > p.count)
         d = p.count;
+    bool none = abrupt(status) && pp__no_culprit(f); /* killed for an item or task that had just finished */
     bool started = h && d < p.count && atomic_load(&((struct log_head *)h)->running) == p.pos + d + 1 &&
-                   abrupt(status) && !pp__no_culprit(f); /* killed for an item that had just finished */
+                   abrupt(status) && !none;
     struct piece parts[3];
     int nparts = 0;
     bool keep = d > 0;
@@ -616,7 +617,7 @@ static void split(pp_map_iter *it, size_t at)
         int why = status == PP_OK ? PP_ECRASHED : status == PP_ETASK ? PP_ENOMEM : status;
         parts[nparts++] = settled_piece(p.first + d, rest, why, f->code, f->message);
     } else if (rest) {
-        bool culprit = started || d == 0; /* none started: the first is blamed */
+        bool culprit = started || (d == 0 && !none); /* none started: the first is blamed */
         unsigned runs = (d == 0 ? p.head_runs : 0) + 1;
         unsigned head_runs = 0;
         if (culprit && runs > it->retries) {

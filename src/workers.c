@@ -157,8 +157,17 @@ static enum settled settle_slot(pp_pool *pool, uint32_t w, const struct pp_repor
             pp__finish_slot(pool, s, PP_ECRASHED, code, msg, &cost);
             return KILLED_BY_POLICY;
         }
+        if (wi->kill != KILL_NONE && slot->res_len) {
+            /* killed for a task it had already finished, in a map or stream
+               chunk that named its result area: what its items finished is
+               kept, and no item is blamed (map.c, stream.c) */
+            si->owner->flags |= FUT_NO_CULPRIT;
+            snprintf(msg, sizeof msg, "worker %d was killed for the task it had run before", (int)pid);
+            pp__finish_slot(pool, s, PP_ECRASHED, -SIGKILL, msg, &cost);
+            return KILLED_BY_POLICY;
+        }
         if (wi->kill != KILL_NONE) {
-            pp__requeue_slot(pool, s); /* killed for a task it had already finished */
+            pp__requeue_slot(pool, s); /* killed for a task it had already finished: it runs again */
             return KILLED_BY_POLICY;
         }
         int code;

@@ -653,6 +653,57 @@ Test(jobs, a_limit_met_as_an_item_ends_blames_no_next_item, .timeout = 120)
     pp_pool_destroy(pool);
 }
 
+/* Every third item (the last of its chunk of 3) runs just past the 50 ms
+   deadline; the others do nothing. A finished run is counted. */
+static int chunk_end_task(pp_task *t, const void *arg, size_t len)
+{
+    (void)len;
+    long v = *(const long *)arg;
+    if (v % 3 == 2) { /* 50.0 to 50.3 ms */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 50000000L + v * 37 % 300 * 1000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
+            ;
+    }
+    atomic_fetch_add(&runs[v], 1);
+    return pp_task_return(t, &v, sizeof v);
+}
+
+/* A kill for the last item of a chunk can land once its worker has begun the
+   next chunk: that chunk keeps what it finished, and nothing runs twice. */
+Test(jobs, a_limit_met_as_a_chunk_ends_reruns_nothing_of_the_next, .timeout = 120)
+{
+    enum { N = 90 };
+    runs_init(N);
+    pp_pool *pool = pool_of(2);
+    long in[N], out[N];
+    int status[N];
+    for (int i = 0; i < N; i++)
+        in[i] = i;
+    pp_map(pool, chunk_end_task, in, N, sizeof *in, out, sizeof *out,
+           &(pp_map_opts){.chunksize = 3, .deadline = 0.05, .status = status});
+    pp_item items[N];
+    for (int i = 0; i < N; i++)
+        items[i] = (pp_item){&in[i], sizeof in[i]};
+    pp_map_iter *it;
+    OK(pp_map_begin(pool, chunk_end_task, items, N, &(pp_stream_opts){.chunksize = 3, .deadline = 0.05}, &it));
+    pp_map_item m;
+    while (pp_map_next(it, &m) == 1)
+        if (m.index % 3 != 2)
+            cr_assert_eq(m.status, PP_OK, "stream item %zu: %s", m.index, pp_errname(m.status));
+    pp_map_end(it);
+    for (int i = 0; i < N; i++)
+        if (i % 3 != 2) {
+            cr_assert_eq(status[i], PP_OK, "map item %d: %s", i, pp_errname(status[i]));
+            cr_assert_eq(atomic_load(&runs[i]), 2, "item %d finished %d times over a map and a stream", i,
+                         atomic_load(&runs[i]));
+        }
+    pp_pool_destroy(pool);
+}
+
 static int crash_always_task(pp_task *t, const void *arg, size_t len)
 {
     (void)t;
