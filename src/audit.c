@@ -13,9 +13,10 @@
  *     that differs from the master's is rewritten;
  *   - an owned slot whose state word is not one the master allows (another
  *     generation, a kind it never let it reach), or that says RUNNING by a
- *     worker that is not running it (dead, or busy with another slot), is
- *     settled PP_ECRASHED ("the task wrote over the pool's shared memory")
- *     and renewed, and whatever worker may still write into it is killed;
+ *     worker that is not running it (neither alive nor being started, or
+ *     busy with another slot), is settled PP_ECRASHED ("the task wrote over
+ *     the pool's shared memory") and renewed, and whatever worker may still
+ *     write into it is killed;
  *   - a PENDING slot whose cell was consumed, seen so twice, is pushed
  *     again when no worker holds it (a cell written over), and settled as
  *     damaged when one does (a task that forged PENDING over its own slot to
@@ -77,9 +78,11 @@ static void check_slot(pp_pool *pool, uint32_t s, uint64_t head)
     case SLOT_DONE: pp__harvest(pool, s); return;
     case SLOT_RUNNING:
     case SLOT_GROW: {
+        const struct pp_worker_info *wi = &pool->workers[v.worker];
         uint32_t intent = atomic_load(&pool->lay.workers[v.worker].intent);
         bool same = atomic_load(&pool->lay.slots[s].state) == v.word; /* intent read between two looks */
-        if (same && (!pool->workers[v.worker].alive || intent != s))
+        /* a worker whose start is not yet reported may already run tasks */
+        if (same && (!(wi->alive || wi->starting) || intent != s))
             fault(pool, s);
         return;
     }
