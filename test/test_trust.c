@@ -349,14 +349,6 @@ struct cb_probe {
     _Atomic int done;
 };
 
-static int sleep_task(pp_task *t, const void *arg, size_t len)
-{
-    (void)arg;
-    (void)len;
-    usleep(20000);
-    return pp_task_return(t, "z", 1);
-}
-
 static void probe_cb(pp_future *f, void *ud)
 {
     struct cb_probe *p = ud;
@@ -373,7 +365,8 @@ static void probe_cb(pp_future *f, void *ud)
     pp_item items[2] = {{"a", 1}, {"b", 1}};
     for (int unordered = 0; unordered < 2; unordered++) {
         pp_map_iter *it;
-        int rc = pp_map_begin(p->pool, sleep_task, items, 2, &(pp_stream_opts){.unordered = unordered}, &it);
+        int rc =
+            pp_map_begin(p->pool, forever_task, items, 2, &(pp_stream_opts){.unordered = unordered}, &it);
         if (rc == PP_OK) {
             pp_map_item m;
             rc = pp_map_next(it, &m);
@@ -410,13 +403,14 @@ Test(trust, blocking_calls_in_a_library_thread_callback_are_refused, .timeout = 
     gates_init();
     pp_pool *pool = pool_of(2);
     struct cb_probe p = {.pool = pool};
-    OK(pp_submit(pool, block_task, "p", 1, &p.pending));
+    OK(pp_submit(pool, forever_task, NULL, 0, &p.pending));
+    pp_future *f;
+    OK(pp_submit(pool, block_task, "f", 1, &f)); /* ends once its callback is in place */
     wait_started(1);
-    pp_future *f = submit_long(pool, square_task, 2);
     OK(pp_future_add_done_callback(f, probe_cb, &p));
-    check_probe(&p);
     gate_open(1);
-    OK(pp_future_result(p.pending, 30, NULL, NULL));
+    check_probe(&p);
+    cr_assert_eq(pp_future_kill(p.pending), 1);
     pp_pool_destroy(pool);
 }
 
@@ -473,7 +467,7 @@ Test(trust, a_callback_polling_a_future_that_needs_result_space, .timeout = 60)
     pp_pool *pool = pool_of(2);
     struct poller p = {.rc = 1};
     pp_future *first;
-    OK(pp_submit(pool, block_task, "f", 1, &first)); /* ends once its callback is in place */
+    OK(pp_submit(pool, block_task, "f", 1, &first));         /* ends once its callback is in place */
     OK(pp_submit(pool, big_result_task, NULL, 0, &p.other)); /* asks for room as the callback polls */
     wait_started(2);
     OK(pp_future_add_done_callback(first, poll_cb, &p));
@@ -667,7 +661,7 @@ Test(trust, map_timeout_keeps_finished_items, .timeout = 60)
         for (int i = 0; i < N; i++)
             in[i] = i == 5 || i == 10 ? -1 : i; /* 5 and 10 never finish */
         int rc = pp_map(pool, fast_or_slow_task, in, N, sizeof *in, out, sizeof *out,
-                        &(pp_map_opts){.chunksize = chunk, .timeout = 1, .status = status});
+                        &(pp_map_opts){.chunksize = chunk, .timeout = 3, .status = status});
         cr_assert_eq(rc, PP_ETIMEOUT);
         for (int i = 0; i < N; i++) {
             if (in[i] < 0) {
@@ -741,7 +735,7 @@ static int burn_in_child_task(pp_task *t, const void *arg, size_t len)
     (void)len;
     pid_t pid = fork();
     if (pid == 0) {
-        double until = now_s() + 6;
+        double until = now_s() + 40;
         for (volatile unsigned long i = 0; now_s() < until; i++)
             ;
         _exit(0);
@@ -760,7 +754,7 @@ Test(trust, cpu_limit_counts_a_child_the_task_waits_for, .timeout = 60)
     int code;
     const char *msg;
     cr_assert_eq(pp_future_exception(f, 30, &code, &msg), PP_ELIMIT, "%s", msg ? msg : "");
-    cr_assert_lt(now_s() - t0, 4, "killed near its limit, not when the child was done");
+    cr_assert_lt(now_s() - t0, 20, "killed near its limit, not when the child was done");
     cr_assert_eq(code, -SIGKILL);
     pp_pool_destroy(pool);
 }

@@ -466,14 +466,18 @@ static void do_stream(uint64_t *rs, int p)
         if (!o.unordered && m.index != got)
             die("ordered stream out of order", W.seed);
         got++;
-        bool fails = (m.index * 7) % 11 == 3, slow = (m.index * 7) % 17 == 5 && limited;
+        /* under a 30 ms limit a trivial item too may be descheduled past it
+           here (pools, workers and spinning tasks share the CPUs): only a
+           slow item must meet it, any may */
+        bool fails = (m.index * 7) % 11 == 3;
         bool lossy = atomic_load(&W.kills[p]) || atomic_load(&W.terminated[p]) || atomic_load(&W.shut[p]) ||
                      damaged(p) || W.cfg[p].on_crash == PP_BREAK_POOL; /* other threads act meanwhile */
         if (m.status == PP_OK) {
             if ((fails || m.len != items[m.index].len || memcmp(m.result, items[m.index].data, m.len) != 0) &&
                 !damaged(p))
                 die("stream result", W.seed);
-        } else if (!lossy && !(fails && m.status == PP_ETASK && m.code == 9) && !(slow && m.status == PP_EDEADLINE)) {
+        } else if (!lossy && !(fails && m.status == PP_ETASK && m.code == 9) &&
+                   !(limited && m.status == PP_EDEADLINE)) {
             char msg[128];
             snprintf(msg, sizeof msg, "stream item %zu (chunk %zu, window %zu): %s code %d", m.index, o.chunksize,
                      o.window, pp_errname(m.status), m.code);

@@ -293,7 +293,7 @@ void check_wait_callbacks(const char *prefix, pp_pool *pool)
     enum { N = 12 };
     pp_future *fs[N];
     for (long i = 0; i < N; i++) {
-        long ms = (N - i) * 20;
+        long ms = i == 0 ? 3000 : (N - i) * 20; /* the first still runs when another ends */
         EXPECT_RC(pp_submit(pool, sleeper, &ms, sizeof ms, &fs[i]), PP_OK);
         EXPECT_RC(pp_future_add_done_callback(fs[i], count_cb, NULL), PP_OK);
     }
@@ -322,10 +322,11 @@ void check_cancel(const char *prefix, pp_pool *pool)
     begin(prefix, "cancel what no agent holds", 60);
     enum { N = 40 };
     pp_future *fs[N];
-    long ms = 300;
+    long ms = 2000;
     for (int i = 0; i < N; i++)
         EXPECT_RC(pp_submit(pool, sleeper, &ms, sizeof ms, &fs[i]), PP_OK);
-    /* 3 agents x window 4 hold 12; the last ones wait in the backlog */
+    /* 3 agents x window 4 hold 12; the last ones wait in the backlog (and
+       none ends before they are all cancelled, so none refills a window) */
     int cancelled = 0;
     for (int i = N - 1; i >= 0; i--)
         cancelled += pp_future_cancel(fs[i]) == 1;
@@ -352,15 +353,15 @@ void check_kill(const char *prefix, pp_pool *pool)
     EXPECT_RC(pp_submit(pool, sleeper, &ms, sizeof ms, &f), PP_OK);
     while (!pp_future_running(f))
         nap_ms(1);
-    nap_ms(100); /* on its agent by now */
+    nap_ms(500); /* started on its agent by now (a kill before the start runs nothing and kills no worker) */
     EXPECT(pp_future_kill(f) == 1);
     EXPECT_RC(pp_future_result(f, 0, NULL, NULL), PP_ECANCELLED);
     EXPECT(pp_future_kill(f) == 1);
     pp_future_release(f);
     /* its worker is killed and replaced: the agents count it in what they report */
-    for (;;) {
+    for (double until = now_s() + 30;;) {
         EXPECT_RC(pp_pool_stats(pool, &s), PP_OK);
-        if (s.workers_started > s0.workers_started)
+        if (s.workers_started > s0.workers_started || now_s() > until)
             break;
         pp_future *g[6];
         for (long i = 0; i < 6; i++)
@@ -370,6 +371,7 @@ void check_kill(const char *prefix, pp_pool *pool)
             pp_future_release(g[i]);
         }
     }
+    EXPECT(s.workers_started > s0.workers_started);
     EXPECT(s.cancelled == s0.cancelled + 1 && s.crashed == s0.crashed);
 }
 

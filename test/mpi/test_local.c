@@ -319,9 +319,10 @@ static void check_windows(void)
     up_gated(&c, fs, N, NULL);
     int held_total = 0;
     for (int r = 1; r <= AGENTS; r++) {
+        wait_held(c.pool, r, 4, 0); /* 2 x workers, the pace unknown (the relay may not have sent all yet) */
         int tasks, started;
         held(c.pool, r, &tasks, &started);
-        EXPECT(tasks == 4); /* 2 x workers, the pace unknown */
+        EXPECT(tasks == 4);
         held_total += tasks;
     }
     int cancelled = 0;
@@ -361,7 +362,7 @@ static void check_stop_continue(void)
     pp_future *fs[N];
     struct start_rec started[2 * AGENTS];
     up_gated(&c, fs, N, started);
-    wait_held(c.pool, 2, -1, 2);
+    wait_held(c.pool, 2, 4, 2);
     int tasks2, started2;
     held(c.pool, 2, &tasks2, &started2);
     EXPECT(tasks2 == 4 && started2 == 2);
@@ -424,7 +425,7 @@ static void check_stop_continue(void)
         pp_future_release(fs[i]);
     double took = cluster_destroy(&c);
     printf(P ": destroy after the loss took %.3f s\n", took);
-    EXPECT(took < 1.0);
+    EXPECT(took < 3.0); /* at once, give or take a loaded machine: no wait on the lost rank */
     for (int r2 = 1; r2 <= AGENTS; r2 += 2) {
         pthread_join(c.a[r2].th, NULL);
         EXPECT(c.a[r2].end == PP_AGENT_DONE);
@@ -472,7 +473,7 @@ static void check_big_to_lost_agent(void)
     }
     free(buf);
     double took = cluster_destroy(&c);
-    EXPECT(took < 1.0);
+    EXPECT(took < 3.0);      /* at once, give or take a loaded machine: no wait on the lost rank */
     pp__local_cut(c.net, 2); /* it will never read that it was dropped */
     pp__local_stop(c.net, 2, false);
     open_gate(2, 8);
@@ -577,7 +578,7 @@ static void check_lost_master(void)
     EXPECT_RC(pp_pool_stats(c.pool, &s), PP_OK);
     EXPECT(s.ranks_lost == AGENTS);
     double took = cluster_destroy(&c);
-    EXPECT(took < 1.0);
+    EXPECT(took < 3.0); /* at once, give or take a loaded machine: no wait on the lost rank */
     pp__local_net_free(c.net);
     close_pipes();
 }
