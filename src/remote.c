@@ -106,6 +106,8 @@ int pp__settle_taken(pp_pool *pool, pp_future *f, const struct pp_outcome *o)
     }
     f->worker = (int16_t)o->worker;
     f->pid = o->pid;
+    if (o->no_culprit)
+        f->flags |= FUT_NO_CULPRIT; /* a chunk killed for what its worker ran before: no item to blame */
     if (pp__run_ended(pool, f, o->status, !(f->flags & FUT_ARG_GONE))) {
         pp__return_taken(pool, f); /* again, elsewhere (its argument is still here) */
         return o->status;

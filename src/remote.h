@@ -18,6 +18,7 @@ struct pp_outcome {
     const char *message; /* NULL: none */
     struct pp_cost cost;
     int worker, pid;
+    bool no_culprit; /* a chunk whose death none of its items is to blame for (FUT_NO_CULPRIT) */
     const void *bytes;
     size_t len;
 };

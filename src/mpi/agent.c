@@ -131,8 +131,8 @@ static void finish(struct agent *a, uint32_t i)
     size_t len = 0;
     if (status == PP_OK)
         pp_future_result(f, 0, &data, &len);
-    else if (status == PP_ECRASHED) /* what it had reserved: a map chunk's statuses */
-        pp__future_bytes(f, &data, &len);
+    else if (status == PP_ECRASHED || status == PP_EDEADLINE || status == PP_ELIMIT)
+        pp__future_bytes(f, &data, &len); /* what it had reserved: a map chunk's statuses */
     pp_task_info info = {0};
     pp_future_info(f, &info);
     uint64_t run = (uint64_t)(info.wall_s * 1e9);
@@ -142,6 +142,7 @@ static void finish(struct agent *a, uint32_t i)
                             .code = code,
                             .worker = info.worker_id,
                             .pid = info.pid,
+                            .no_culprit = status != PP_OK && pp__no_culprit(f),
                             .len = len,
                             .run_ns = run,
                             .user_us = (uint64_t)(info.user_cpu_s * 1e6),

@@ -54,10 +54,11 @@ static void settle(struct pp_relay *r, uint32_t pi, uint32_t j, const struct wir
                                          ? (int)(p->base + (uint32_t)w->worker)
                                          : -1,
                            .pid = w->pid,
+                           .no_culprit = w->no_culprit != 0,
                            .bytes = bytes,
                            .len = len};
     int ended = pp__settle_taken(r->pool, pp__job_end(r, j), &o); /* a killed task stays killed */
-    if (breaks && (ended == PP_EBROKEN || ended == PP_ECRASHED))
+    if (breaks && !o.no_culprit && (ended == PP_EBROKEN || ended == PP_ECRASHED))
         pp__break_pool(r->pool, PP_EBROKEN, "a worker died (on_crash = PP_BREAK_POOL)");
 }
 

@@ -69,9 +69,10 @@ struct wire_result {
     uint64_t id;
     int32_t status, code;
     int32_t worker, pid;
-    uint32_t msg_len; /* message bytes that follow */
-    uint32_t big;     /* 1: the result takes the large lane */
-    uint64_t len;     /* result bytes */
+    uint32_t msg_len;         /* message bytes that follow */
+    uint32_t big;             /* 1: the result takes the large lane */
+    uint32_t no_culprit, pad; /* 1: a chunk whose death none of its items is to blame for */
+    uint64_t len;             /* result bytes */
     uint64_t run_ns, user_us, sys_us, peak_rss;
 };
 

@@ -395,6 +395,44 @@ void check_limits(const char *prefix, pp_pool *pool)
     pp_future_release(h);
 }
 
+/* Every third item (the last of its chunk of 3) runs just past a 50 ms
+   deadline; the others return at once. */
+static int chunk_end(pp_task *t, const void *arg, size_t len)
+{
+    (void)len;
+    long v;
+    memcpy(&v, arg, sizeof v);
+    if (v % 3 == 2) { /* 50.0 to 50.3 ms */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 50000000L + v * 37 % 300 * 1000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
+            ;
+    }
+    return pp_task_return(t, &v, sizeof v);
+}
+
+void check_chunk_end_kills(const char *prefix, pp_pool *pool)
+{
+    begin(prefix, "a limit met as a chunk ends blames nothing of the next chunk", 60);
+    enum { N = 90 };
+    long in[N], out[N];
+    int status[N];
+    for (int i = 0; i < N; i++)
+        in[i] = i;
+    pp_map(pool, chunk_end, in, N, sizeof *in, out, sizeof *out,
+           &(pp_map_opts){.chunksize = 3, .deadline = 0.05, .status = status});
+    for (int i = 0; i < N; i++) {
+        bool ok = i % 3 != 2 ? status[i] == PP_OK && out[i] == i /* only the slow ones meet their limit */
+                             : status[i] == PP_OK || status[i] == PP_EDEADLINE;
+        if (!ok)
+            printf("%s: item %d: %s\n", prefix, i, pp_errname(status[i]));
+        EXPECT(ok);
+    }
+}
+
 void check_crashes(const char *prefix, pp_pool *pool)
 {
     begin(prefix, "crashes: one future each", 60);

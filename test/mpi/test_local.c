@@ -600,6 +600,7 @@ static void shared_checks(unsigned seed)
     check_crashes(P, c.pool);
     int killed = check_chaos(P, c.pool, seed, 600);
     check_stats(P, c.pool, killed);
+    check_chunk_end_kills(P, c.pool);
     check_random(P, c.pool, seed, 300);
     check_broken_agent(P, c.pool);
     check_terminate(P, c.pool); /* it destroys the pool */

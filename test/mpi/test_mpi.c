@@ -193,6 +193,7 @@ int main(int argc, char **argv)
         check_crashes(P, pool);
         int killed = check_chaos(P, pool, (unsigned)time(NULL), 3000);
         check_stats(P, pool, killed); /* before the random mix, whose released futures may still run */
+        check_chunk_end_kills(P, pool);
         for (unsigned seed = 1; seed <= 3; seed++)
             check_random(P, pool, seed, 600);
         check_broken_agent(P, pool);
