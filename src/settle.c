@@ -6,9 +6,11 @@
  * a CPU limit) runs again while retries remain; a task's own failure
  * (PP_ETASK) is its answer and is never retried, nor is anything once the
  * pool is shut down with cancel_futures, terminated, broken or being
- * destroyed (so no retry count, however large, can keep destroy waiting). Every run that
- * crashed or was killed for a deadline counts in the statistics, retried or
- * not (crashed, deadline_kills); the other outcomes count once per future.
+ * destroyed (so no retry count, however large, can keep destroy waiting).
+ * Every run that crashed or was killed for a deadline counts in the
+ * statistics, retried or not (crashed, deadline_kills), but for a map or
+ * stream chunk whose death none of its items is to blame for
+ * (FUT_NO_CULPRIT); the other outcomes count once per future.
  */
 #define _GNU_SOURCE
 #include "settle.h"
