@@ -138,6 +138,13 @@ static inline bool instrumented(void)
 #endif
 }
 
+/* A bound of s seconds for a plain run; five times that under sanitizers or
+   valgrind, whose processes start and exit far slower. */
+static inline double slack(double s)
+{
+    return instrumented() ? 5 * s : s;
+}
+
 /* n for a plain run; a fiftieth of it under valgrind, which runs ~50 times slower. */
 static inline long scaled(long n)
 {

@@ -917,7 +917,7 @@ Test(trust, a_task_forging_its_own_state_cannot_escape, .timeout = 60)
                   pp_errname(rc));
         double t0 = now_s();
         pp_pool_destroy(pool);
-        cr_assert_lt(now_s() - t0, 5, "destroy waited on the lying task");
+        cr_assert_lt(now_s() - t0, slack(5), "destroy waited on the lying task"); /* it sleeps 30 s */
     }
 }
 
@@ -940,7 +940,7 @@ Test(trust, a_task_stopping_the_fork_server, .timeout = 60)
     cr_assert_eq(pp_future_result(f, 20, NULL, NULL), PP_EDEADLINE);
     double t0 = now_s();
     pp_pool_destroy(pool);
-    cr_assert_lt(now_s() - t0, 5);
+    cr_assert_lt(now_s() - t0, slack(5));
 }
 
 static int leave_busy_child_task(pp_task *t, const void *arg, size_t len)
