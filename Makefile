@@ -72,7 +72,7 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libcriterion-dev >/dev/null; \
 	fi
 
-$(TEST_BIN): $(TESTS) test/helpers.h test/procinfo.h $(LIB) | deps
+$(TEST_BIN): $(TESTS) test/helpers.h test/procinfo.h test/chunk_end.h $(LIB) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -Wno-missing-prototypes -D_GNU_SOURCE $(CFLAGS) $(CPPFLAGS) $(TESTS) $(LIB) -lcriterion $(LDLIBS) -o $@
 
@@ -136,7 +136,7 @@ MPI_SRC := $(wildcard src/mpi/*.c)
 MPI_OBJ := $(BUILD)/mpi/transport_mpi.o
 MPI_LIB := $(BUILD)/libprocpool_mpi.a
 MPI_TEST := $(BUILD)/test/mpi_tests
-CLUSTER_CHECKS := test/mpi/checks.c test/mpi/checks.h test/procinfo.h
+CLUSTER_CHECKS := test/mpi/checks.c test/mpi/checks.h test/procinfo.h test/chunk_end.h
 
 mpi-deps:
 	@if ! command -v $(MPICC) >/dev/null || ! command -v mpirun >/dev/null; then \
@@ -226,7 +226,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:handle_ab
 # Criterion cannot start under TSan (Criterion issue #274): the same suites are
 # built against a stand-in header and runner (test/tsan/).
 TSAN_BIN := $(BUILD)/tsan/test/procpool_tests_tsan
-$(TSAN_BIN): $(TESTS) test/helpers.h test/procinfo.h test/tsan/runner.c test/tsan/criterion/criterion.h $(SRC) $(wildcard src/*.h)
+$(TSAN_BIN): $(TESTS) test/helpers.h test/procinfo.h test/chunk_end.h test/tsan/runner.c test/tsan/criterion/criterion.h $(SRC) $(wildcard src/*.h)
 	$(MAKE) BUILD=$(BUILD)/tsan CFLAGS="-O1 -g -fsanitize=thread" $(BUILD)/tsan/libprocpool.a
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -Wno-missing-prototypes -Wno-sign-compare -D_GNU_SOURCE -O1 -g -fsanitize=thread -Itest/tsan $(CPPFLAGS) \

@@ -7,6 +7,7 @@
  * of the status codes.
  */
 #include "helpers.h"
+#include "chunk_end.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -668,15 +669,7 @@ static int chunk_end_task(pp_task *t, const void *arg, size_t len)
 {
     (void)len;
     long v = *(const long *)arg;
-    if (v % 3 == 2) { /* 50.0 to 50.3 ms */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 50000000L + v * 37 % 300 * 1000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
-            ;
-    }
+    chunk_end_work(v);
     atomic_fetch_add(&runs[v], 1);
     return pp_task_return(t, &v, sizeof v);
 }

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../chunk_end.h"
+
 const char *check_name = "start-up";
 static char name_buf[160];
 
@@ -402,15 +404,7 @@ static int chunk_end(pp_task *t, const void *arg, size_t len)
     (void)len;
     long v;
     memcpy(&v, arg, sizeof v);
-    if (v % 3 == 2) { /* 50.0 to 50.3 ms */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 50000000L + v * 37 % 300 * 1000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
-            ;
-    }
+    chunk_end_work(v);
     return pp_task_return(t, &v, sizeof v);
 }
 
